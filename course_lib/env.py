@@ -1,0 +1,143 @@
+"""Where things live and what this machine can do: settings, device, threads, seeding, Colab, offline.
+
+Every setting is an environment variable with a sane default, so notebooks, tests and CI agree:
+
+- ``COURSE_DATA_DIR``: folder holding the data sets (CI points it at ``../shared/datasets``).
+- ``COURSE_CACHE_DIR``: feature caches and checkpoints.
+- ``COURSE_PROFILE``: ``fast`` (CI, 2 CPU cores) or ``full`` (class, a Colab GPU).
+- ``COURSE_OFFLINE``: ``1`` forbids downloads, ``0`` allows them; unset means "probe the network once".
+
+Hub caches stay the libraries' own (``TORCH_HOME``, ``HF_HOME``).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import random
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("fast", "full")
+
+
+def _user_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "course-kit"
+
+
+def data_dir() -> Path:
+    """The data folder: ``$COURSE_DATA_DIR``, else the repository's ``datasets/`` (where ``fetch`` unpacks)."""
+    value = os.environ.get("COURSE_DATA_DIR")
+    return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "datasets"
+
+
+def cache_dir() -> Path:
+    """The cache folder for features and checkpoints: ``$COURSE_CACHE_DIR``, else ``~/.cache/course-kit``."""
+    value = os.environ.get("COURSE_CACHE_DIR")
+    path = Path(value).expanduser().resolve() if value else _user_cache()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def profile() -> str:
+    """The default notebook profile: ``$COURSE_PROFILE`` (``fast`` or ``full``), else ``fast``."""
+    value = os.environ.get("COURSE_PROFILE", "fast").strip().lower()
+    if value not in PROFILES:
+        from .errors import CourseLibError
+
+        raise CourseLibError(f"COURSE_PROFILE={value!r} is not one of {PROFILES}; unset it or pick one.")
+    return value
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (its kernel module is importable there and nowhere else)."""
+    return "google.colab" in sys.modules or os.environ.get("COLAB_RELEASE_TAG") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _network_reachable(host: str = "download.pytorch.org", port: int = 443, timeout: float = 1.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def is_offline() -> bool:
+    """True when downloads must not be tried: ``COURSE_OFFLINE=1``, the hubs' own offline flags, or no network."""
+    flag = os.environ.get("COURSE_OFFLINE")
+    if flag is not None and flag.strip() != "":
+        return flag.strip().lower() not in ("0", "false", "no")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes"):
+        return True
+    return not _network_reachable()
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """The fastest device present (CUDA, then Apple's MPS, then CPU), or `prefer` if it is available.
+
+    Every lab also runs on 2 CPU cores; a GPU only makes the ``full`` profile quicker.
+    """
+    if prefer:
+        dev = torch.device(prefer)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            from .errors import CourseLibError
+
+            raise CourseLibError("device 'cuda' asked for, but no CUDA GPU is visible; use pick_device() for the best present.")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def set_threads(n: int | None = None) -> int:
+    """Use `n` CPU threads for torch (default: every core this process may use). Returns the number set."""
+    if n is None:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, int(n)))
+    return torch.get_num_threads()
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> int:
+    """Seed Python, NumPy and torch, so a seed gives the same splits and, on CPU, the same numbers.
+
+    With ``deterministic=True`` torch is asked for deterministic kernels where it has them
+    (``warn_only``: a GPU op without one warns instead of failing a lab).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return seed
+
+
+def allocator_tuned() -> bool:
+    """Whether glibc's mmap threshold is raised (large tensors page-fault without it: about 3x slower here)."""
+    return int(os.environ.get("MALLOC_MMAP_THRESHOLD_", "0") or 0) >= 2**30
+
+
+def has_widget_frontend() -> bool:
+    """True in a live Jupyter/Colab front end that can show ipywidgets; False under papermill, pytest, scripts."""
+    if os.environ.get("COURSE_NO_WIDGETS"):
+        return False
+    if "papermill" in sys.modules or "PAPERMILL_INPUT_PATH" in os.environ:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ in ("ZMQInteractiveShell", "Shell")
