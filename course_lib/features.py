@@ -1,0 +1,197 @@
+"""Features of a frozen network for a list of images, computed once and cached on disk.
+
+A linear probe, k-NN or a transferability score needs only the features, so computing them is the
+expensive step: it runs once per (model, weights, transform, layers, image files, library versions)
+and is then read back from ``$COURSE_CACHE_DIR/features`` in milliseconds. Cache files are written to a
+temporary name and renamed into place, so an interrupted run never leaves a half-written cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import env
+from .errors import CourseLibError
+
+POOLED = "pooled"  # the head's input: timm's forward_head(pre_logits=True)
+
+
+@dataclass
+class Features:
+    """Feature matrices per layer (``N x D`` float32) for `paths`, with labels if they were given."""
+
+    layers: dict[str, np.ndarray]
+    paths: list[str]
+    labels: np.ndarray | None
+    key: str
+    from_cache: bool
+    seconds: float
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def X(self) -> np.ndarray:
+        """The single layer's matrix (the pooled features when several were extracted)."""
+        if len(self.layers) == 1:
+            return next(iter(self.layers.values()))
+        if POOLED in self.layers:
+            return self.layers[POOLED]
+        raise CourseLibError(f"several layers were extracted ({list(self.layers)}); pick one: feats.layers[name].")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def cache_key(model: nn.Module, transform, layers: Sequence[str], paths: Sequence[Path], extra: dict | None = None) -> str:
+    """sha256 over everything that changes the numbers: model and weights, transform, layers, image bytes, versions."""
+    import timm
+
+    payload = {
+        "model": getattr(model, "course_name", type(model).__name__),
+        "class": type(model).__name__,
+        "weights": getattr(model, "course_weights", None) or _state_digest(model),
+        "transform": repr(transform),
+        "layers": list(layers),
+        "files": [(Path(p).name, _file_digest(Path(p))) for p in paths],
+        "versions": [torch.__version__, timm.__version__, np.__version__],
+        "extra": extra or {},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _state_digest(model: nn.Module) -> str:
+    """Weights of a model that did not come from load_model: hash the tensors themselves."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _cache_path(key: str, cache_dir: Path | None) -> Path:
+    root = Path(cache_dir) if cache_dir else env.cache_dir() / "features"
+    return root / key[:2] / f"{key}.npz"
+
+
+def _save_atomic(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                     **{f"layer:{k}": v for k, v in arrays.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
+    try:
+        with np.load(path) as z:
+            meta = json.loads(z["__meta__"].tobytes().decode())
+            layers = {k.split(":", 1)[1]: z[k] for k in z.files if k.startswith("layer:")}
+        return layers, meta
+    except Exception:  # a damaged cache file is recomputed, never trusted
+        return None
+
+
+def _default_transform(model: nn.Module, input_size: int | None):
+    from .data import eval_transform
+
+    return eval_transform(model, input_size=input_size)
+
+
+def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[str] | str = POOLED,
+                     transform=None, input_size: int | None = None, batch_size: int = 32,
+                     channels_last: bool = True, device: str | torch.device | None = None,
+                     cache: bool = True, cache_dir: str | os.PathLike | None = None,
+                     progress: bool = True) -> Features:
+    """Pooled and/or per-stage features of `model` for `images` (an ImageTable or a list of paths).
+
+    ``layers``: ``"pooled"`` (the head's input) and/or stage names from ``models.stage_names(model)``; stage maps
+    are averaged over space. ``transform`` defaults to the model's own eval transform (at ``input_size`` px if given).
+    """
+    from .data import open_image
+    from .models import stage_names
+    from .models.stages import _capture, _to_vectors
+    from .models.core import head_name
+
+    if hasattr(images, "paths"):
+        labels = images.labels if labels is None else labels
+        paths = [Path(p) for p in images.paths]
+    else:
+        paths = [Path(p) for p in images]
+    if not paths:
+        raise CourseLibError("no images to extract features from: the list is empty.")
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    valid = [POOLED, *stage_names(model)]
+    bad = [l for l in layers if l not in valid]
+    if bad:
+        raise CourseLibError(f"unknown layer(s) {bad}; choose from {valid}.")
+    transform = transform or _default_transform(model, input_size)
+    labels = None if labels is None else np.asarray(labels)
+
+    key = cache_key(model, transform, layers, paths)
+    path = _cache_path(key, Path(cache_dir) if cache_dir else None)
+    start = time.perf_counter()
+    if cache and path.exists():
+        loaded = _load(path)
+        if loaded is not None:
+            arrays, meta = loaded
+            return Features(arrays, [str(p) for p in paths], labels, key, True, time.perf_counter() - start, meta)
+
+    from tqdm.auto import tqdm
+
+    device = torch.device(device) if device else env.pick_device()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    was_training = model.training
+    model.eval().to(device, memory_format=fmt)
+    hooks = [l for l in layers if l != POOLED]
+    head = head_name(model)
+    out: dict[str, list[np.ndarray]] = {l: [] for l in layers}
+    try:
+        with torch.inference_mode(), _capture(model, hooks) as maps, _capture(model, [head], pre=True) as pre:
+            for i in tqdm(range(0, len(paths), batch_size), desc=f"features {getattr(model, 'course_name', '')}",
+                          disable=not progress, unit="batch"):
+                batch = torch.stack([transform(open_image(p)) for p in paths[i:i + batch_size]])
+                model(batch.to(device, memory_format=fmt))
+                for l in hooks:
+                    out[l].append(_to_vectors(maps[l]).float().cpu().numpy())
+                if POOLED in out:
+                    out[POOLED].append(pre[head].flatten(1).float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    arrays = {l: np.concatenate(v).astype(np.float32) for l, v in out.items()}
+    meta = {"model": getattr(model, "course_name", type(model).__name__), "weights": getattr(model, "course_weights", None),
+            "transform": repr(transform), "n": len(paths), "seconds": round(time.perf_counter() - start, 3)}
+    if cache:
+        _save_atomic(path, arrays, meta)
+    return Features(arrays, [str(p) for p in paths], labels, key, False, time.perf_counter() - start, meta)
+
+
+def clear_cache(cache_dir: str | os.PathLike | None = None) -> int:
+    """Delete cached feature files; returns how many were removed."""
+    root = Path(cache_dir) if cache_dir else env.cache_dir() / "features"
+    removed = 0
+    for f in root.rglob("*.npz"):
+        f.unlink()
+        removed += 1
+    return removed

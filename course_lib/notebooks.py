@@ -1,0 +1,75 @@
+"""Executing the labs: papermill runs with a profile, and the small JSON of numbers each lab measures.
+
+A lab writes what it measured with :func:`save_results`; the tests read that file and assert the claims
+the lab's text makes, so a sentence in a notebook can never drift from its measurement.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from . import env
+
+NOTEBOOK_DIR = env.PROJECT_ROOT / "notebooks"
+
+
+def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The labs in teaching order (``NN_name.ipynb``)."""
+    return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+
+
+def results_file(notebook: str | Path, results_path: str = "") -> Path:
+    """Where a lab writes its numbers: `results_path` if given, else ``build/results/<lab>.json``."""
+    if results_path:
+        return Path(results_path)
+    return env.PROJECT_ROOT / "build" / "results" / f"{Path(notebook).stem}.json"
+
+
+def save_results(results: dict, path: str | Path) -> Path:
+    """Write a lab's measured numbers as JSON, atomically (a crashed lab leaves the previous file intact)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True, default=float)
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def figure_path(name: str) -> Path:
+    """Where labs save figures for the slides: ``build/figures/<name>``."""
+    path = env.PROJECT_ROOT / "build" / "figures" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_notebook(notebook: str | Path, output_dir: str | Path, profile: str = "fast", **parameters) -> dict:
+    """Execute one lab with papermill; returns its status, seconds and the path of its results JSON."""
+    import papermill as pm
+
+    notebook = Path(notebook)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    results = output_dir / f"{notebook.stem}.json"
+    start = time.perf_counter()
+    status = "ok"
+    try:
+        pm.execute_notebook(str(notebook), str(output_dir / notebook.name), cwd=str(notebook.parent),
+                            parameters={"profile": profile, "results_path": str(results), **parameters},
+                            kernel_name="python3", progress_bar=False)
+    except pm.PapermillExecutionError as e:
+        status = f"failed: {e.ename}: {e.evalue}"
+    return {"notebook": notebook.name, "status": status, "seconds": time.perf_counter() - start,
+            "results": str(results), "executed": str(output_dir / notebook.name)}
+
+
+def run_all(profile: str = "fast", output_dir: str | Path = "build/executed") -> list[dict]:
+    """Execute every lab in order (what `python -m course_lib run-notebooks` does)."""
+    return [run_notebook(nb, output_dir, profile=profile) for nb in list_notebooks()]

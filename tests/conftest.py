@@ -1,0 +1,37 @@
+"""Shared fixtures: the real offline data and weights, loaded once per test session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Defaults for a bare `pytest` run; `make test` and CI set these themselves.
+os.environ.setdefault("COURSE_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
+os.environ.setdefault("COURSE_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    path = Path(os.environ["COURSE_DATA_DIR"])
+    if not (path / "hymenoptera").is_dir():
+        pytest.fail(f"the course data sets are not in {path}: set COURSE_DATA_DIR to the folder that holds "
+                    "hymenoptera/, chest_xray/, camera_traps/ and eurosat/.")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Tests write feature caches and checkpoints to a throw-away folder unless CI names one."""
+    if "COURSE_CACHE_DIR" not in os.environ:
+        os.environ["COURSE_CACHE_DIR"] = str(tmp_path_factory.mktemp("course-cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    from course_lib.models import load_model
+
+    return load_model("tf_efficientnet_lite0")
