@@ -34,7 +34,7 @@ def _fetch_weights(args) -> int:
 def _fetch_data(args) -> int:
     from .data import fetch_dataset
 
-    path = fetch_dataset(args.name)
+    path = fetch_dataset(args.name, url=args.url, checksum=args.checksum, trust_unverified=args.trust_unverified)
     print(f"{args.name}: ready in {path}")
     return 0
 
@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=_fetch_weights)
     p = sub.add_parser("fetch-data", help="download (online) and verify a data set into COURSE_DATA_DIR")
     p.add_argument("name")
+    p.add_argument("--url", help="download from this address instead of the registered one")
+    p.add_argument("--checksum", help="expected checksum of the archive, 'sha256:<hex>' or 'md5:<hex>'")
+    p.add_argument("--trust-unverified", action="store_true",
+                   help="accept an archive with no published checksum (its sha256 is printed for you to record)")
     p.set_defaults(fn=_fetch_data)
     p = sub.add_parser("run-notebooks", help="execute every lab with papermill")
     p.add_argument("--profile", default="fast", choices=["fast", "full"])

@@ -47,6 +47,8 @@ def collect() -> list[Check]:
     offline = env.is_offline()
     checks.append(Check("machine", "network", True, "offline: only shipped weights and local data" if offline else "online"))
 
+    import numpy as np
+
     from . import data
 
     root = env.data_dir()
@@ -55,7 +57,11 @@ def collect() -> list[Check]:
     for name in data.list_datasets():
         try:
             table = data.load_dataset(name)
-            checks.append(Check("data", name, True, f"{len(table)} images, {len(table.classes)} classes"))
+            detail = f"{len(table)} images, {len(table.classes)} classes"
+            if table.split is not None:
+                splits, counts = np.unique(table.split, return_counts=True)
+                detail += " (" + ", ".join(f"{s} {c}" for s, c in zip(splits, counts)) + ")"
+            checks.append(Check("data", name, True, detail))
         except Exception as e:  # report, never crash: the doctor's job is to say what is wrong
             checks.append(Check("data", name, False, str(e).split(". ")[0],
                                 f"python -m course_lib fetch-data {name}  (or point COURSE_DATA_DIR at a copy)"))

@@ -17,7 +17,7 @@ def run(*args, **env_overrides):
 def test_doctor_reports_data_and_verified_weights(shared_datasets):
     r = run("doctor", "--strict", MALLOC_MMAP_THRESHOLD_="4294967296")
     assert r.returncode == 0, r.stdout + r.stderr
-    for expected in ["torch", "timm", "device", "hymenoptera", "244", "camera_traps", "tf_efficientnet_lite2",
+    for expected in ["torch", "timm", "device", "hymenoptera", "397 images, 2 classes (train 244, val 153)", "camera_traps", "tf_efficientnet_lite2",
                      "sha256 verified", "All set"]:
         assert expected in r.stdout, expected
 

@@ -1,0 +1,569 @@
+"""Data sets, splits and images: one table per data set, leak-free splits, images that always load.
+
+``load_dataset`` gives an ``ImageTable`` (paths, labels, classes, and the unit that must never straddle train
+and val: a patient, a camera burst); splits are seeded scikit-learn; transforms are the model's own config.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, ImageOps
+
+from . import env
+from .errors import CourseLibError, DataError, ImageLoadError, unknown_name
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+_SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "val"}
+_HASHES = ("sha256", "sha512", "sha1", "md5")
+
+
+# --------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data set: its folder here, the official archive (``url``: None if there is no single one, see
+    ``homepage``), its published ``checksum`` ("sha256:<hex>"/"md5:<hex>", None if none), license, citation.
+    ``tasks[0]`` is the default task."""
+
+    name: str
+    folder: str
+    description: str
+    url: str | None
+    checksum: str | None
+    archive_root: str | None
+    license: str
+    citation: str
+    tasks: tuple[str, ...]
+    homepage: str = ""
+
+
+_REGISTRY: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add a data set; a second one with the same name is refused, never silently replaced."""
+    if spec.name in _REGISTRY:
+        raise DataError(f"a data set called {spec.name!r} is already registered; choose another name.")
+    if not spec.tasks:
+        raise DataError(f"data set {spec.name!r} needs at least one task (the first is the default).")
+    if spec.checksum is not None:
+        _parse_checksum(spec.checksum)
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_datasets(pattern: str = "*") -> list[str]:
+    """Registered names matching a shell-style `pattern`, sorted."""
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n.lower(), pattern.lower()))
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    """The spec of `name`; an unknown name suggests the closest registered ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise unknown_name("data set", name, _REGISTRY, "course_lib.data.list_datasets()") from None
+
+
+# No published checksum of these official archives is known to the kit, and none is invented:
+# fetch_dataset then asks for checksum=... or trust_unverified=True.
+for _spec in (
+    DatasetSpec("hymenoptera", "hymenoptera", "Ants vs bees (PyTorch transfer-learning tutorial, an ImageNet "
+                "subset): natural photos, close to the pretraining domain.",
+                "https://download.pytorch.org/tutorial/hymenoptera_data.zip", None, "hymenoptera_data",
+                "no explicit license; ImageNet subset - non-commercial research/education use",
+                "S. Chilamkurthy, Transfer Learning for Computer Vision Tutorial, PyTorch Tutorials; Deng et al., "
+                "ImageNet: A Large-Scale Hierarchical Image Database, CVPR 2009.", ("ants_vs_bees",),
+                "https://pytorch.org/tutorials/beginner/transfer_learning_tutorial.html"),
+    DatasetSpec("chest_xray", "chest_xray", "Pediatric chest X-rays (Kermany et al. 2018), NORMAL vs PNEUMONIA "
+                "(bacterial/viral), one image per patient: a far domain.", None, None, "chest_xray", "CC BY 4.0",
+                "Kermany DS et al. (2018) Cell 172(5):1122-1131, doi:10.1016/j.cell.2018.02.010; Kermany D, Zhang K, "
+                "Goldbaum M (2018) Mendeley Data v2, doi:10.17632/rscbjbr9sj.2",
+                ("normal_vs_pneumonia", "bacteria_vs_virus"), "https://data.mendeley.com/datasets/rscbjbr9sj/2"),
+    DatasetSpec("camera_traps", "camera_traps", "Small composite of real camera-trap images (camtrapR Sabah "
+                "samples + LILA frames) with species, counts and a few boxes; bursts must not be split.",
+                None, None, None, "CDLA-Permissive-1.0 (LILA images); GPL (>= 2) (camtrapR images)",
+                "Swanson et al. (2015) Sci Data 2:150026; Beery et al. (2018) ECCV; Tabak et al. (2019) MEE 10(4); "
+                "Niedballa et al. (2016) MEE 7(12); full list in camera_traps/DATASET.md",
+                ("species", "empty_vs_animal"), "https://lila.science/datasets"),
+    DatasetSpec("eurosat", "eurosat", "EuroSAT RGB (Helber et al. 2019): 64x64 Sentinel-2 patches, 10 land "
+                "cover classes: a far domain (top-down, texture).",
+                "https://zenodo.org/records/7711810/files/EuroSAT_RGB.zip", None, "EuroSAT_RGB",
+                "MIT (contains modified Copernicus Sentinel-2 data)", "Helber P, Bischke B, Dengel A, Borth D (2019) "
+                "IEEE JSTARS 12(7):2217-2226, doi:10.1109/JSTARS.2019.2918242", ("landcover",),
+                "https://github.com/phelber/EuroSAT"),
+):
+    register_dataset(_spec)
+del _spec
+
+
+def dataset_root(name: str) -> Path:
+    """The folder of `name` under ``env.data_dir()``; if missing, say where we looked and how to get it."""
+    spec = get_dataset_spec(name)
+    root = env.data_dir() / spec.folder
+    if not root.is_dir():
+        raise DataError(f"data set {name!r} not found: looked for the folder {root}. Set COURSE_DATA_DIR to the "
+                        f"folder that holds {spec.folder}/ (CI uses ../shared/datasets), or download it with "
+                        f"`python -m course_lib fetch-data {name}`.")
+    return root
+
+
+# --------------------------------------------------------------------------- download
+def _parse_checksum(text: str) -> tuple[str, str]:
+    algo, sep, digest = (s.strip().lower() for s in text.partition(":"))
+    if not sep or algo not in _HASHES or not re.fullmatch(r"[0-9a-f]+", digest) \
+            or len(digest) != 2 * hashlib.new(algo).digest_size:
+        raise DataError(f"checksum {text!r} is not of the form 'sha256:<64 hex digits>' or 'md5:<32 hex digits>'.")
+    return algo, digest
+
+
+def _download(url: str, out: Path, algo: str) -> str:
+    digest = hashlib.new(algo)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(out, "wb") as f:
+            while chunk := resp.read(1 << 20):
+                digest.update(chunk)
+                f.write(chunk)
+    except (OSError, ValueError) as e:
+        raise DataError(f"download of {url} failed ({e}); check the address and the connection.") from e
+    return digest.hexdigest()
+
+
+def _extract(archive: Path, out: Path, archive_root: str | None) -> Path:
+    """Unpack a zip/tar into `out`, refusing members that would land outside it; return the data folder."""
+    out.mkdir()
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                if not (out / member).resolve().is_relative_to(out.resolve()):
+                    raise DataError(f"archive member {member!r} would be written outside the target; refused.")
+            zf.extractall(out)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            tf.extractall(out, filter="data")  # refuses absolute paths, '..' and links leaving `out`
+    else:
+        raise DataError("the download is neither a zip nor a tar archive; check the URL.")
+    if archive_root and (out / archive_root).is_dir():
+        return out / archive_root
+    tops = [p for p in out.iterdir() if p.name != "__MACOSX" and not p.name.startswith(".")]
+    if len(tops) == 1 and tops[0].is_dir():  # e.g. a mirror that names the top folder differently
+        return tops[0]
+    if archive_root:
+        raise DataError(f"the archive has no folder {archive_root!r}; it holds {sorted(p.name for p in tops)[:10]}.")
+    return out
+
+
+def fetch_dataset(name: str, dest: str | os.PathLike | None = None, url: str | None = None,
+                  checksum: str | None = None, trust_unverified: bool = False) -> Path:
+    """Download, verify and unpack `name` into ``dest/<folder>`` (default ``env.data_dir()``); return the folder.
+
+    Already there: a no-op. Download and unpacking happen in a temporary folder under `dest`; one rename puts
+    the data in place only after the checksum matched, so a failure never leaves a half data set behind.
+    """
+    spec = get_dataset_spec(name)
+    dest = Path(dest).expanduser().resolve() if dest is not None else env.data_dir()
+    target = dest / spec.folder
+    if target.is_dir() and any(target.iterdir()):
+        return target
+    url = url or spec.url
+    if not url:
+        raise DataError(f"{name!r} has no single archive to download: get it from {spec.homepage} and unpack it "
+                        f"into {target}.")
+    checksum = checksum or spec.checksum
+    if checksum is None and not trust_unverified:
+        raise DataError(f"no published checksum is known for {url}, so the download cannot be verified. Pass "
+                        "checksum='sha256:<hex>' (or 'md5:<hex>') if you have one, or trust_unverified=True.")
+    expected = _parse_checksum(checksum) if checksum else None
+    if url.startswith(("http://", "https://")) and env.is_offline():
+        raise DataError(f"cannot download {url}: offline (COURSE_OFFLINE=1 or no network); copy the data into "
+                        f"{target} instead.")
+    dest.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".fetch-{spec.folder}-", dir=dest))
+    try:
+        got = _download(url, work / "archive", expected[0] if expected else "sha256")
+        if expected and got != expected[1]:
+            raise DataError(f"checksum mismatch for {url}: expected {expected[0]}:{expected[1]}, got {got}. "
+                            "The download was deleted and nothing was unpacked; retry, or check the URL and checksum.")
+        root = _extract(work / "archive", work / "unpacked", spec.archive_root)
+        try:
+            os.replace(root, target)
+        except OSError:
+            if not (target.is_dir() and any(target.iterdir())):  # else another process finished first
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------- tables
+@dataclass
+class ImageTable:
+    """Images of one task: absolute paths, int64 labels into `classes`, and per image its ``groups`` entry (the
+    unit that must not be split, e.g. patient or burst; None: every image stands alone), the data set's own
+    ``split`` ('train'/'val'; None if it has none) and every metadata column in ``frame``."""
+
+    name: str
+    task: str
+    paths: list[Path]
+    labels: np.ndarray
+    classes: list[str]
+    groups: np.ndarray | None
+    split: np.ndarray | None
+    frame: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __repr__(self) -> str:
+        return f"ImageTable({self.name!r}, task={self.task!r}, {len(self)} images, {len(self.classes)} classes)"
+
+    def subset(self, indices) -> ImageTable:
+        """The rows at `indices` (ints or a boolean mask); the class list is kept, so label ids stay valid."""
+        idx = np.asarray(indices)
+        idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64).reshape(-1)
+        pick = (lambda a: None if a is None else a[idx])
+        return ImageTable(self.name, self.task, [self.paths[i] for i in idx], self.labels[idx], list(self.classes),
+                          pick(self.groups), pick(self.split), self.frame.iloc[idx].reset_index(drop=True))
+
+    def class_counts(self) -> pd.Series:
+        """Images per class name, classes without images included (as 0)."""
+        counts = np.bincount(self.labels, minlength=len(self.classes))
+        return pd.Series(counts, index=pd.Index(self.classes, name="class"), name="images")
+
+    def drop_rare(self, min_count: int) -> ImageTable:
+        """Only classes with at least `min_count` images, relabelled 0..k-1 (long-tail sets before a split)."""
+        counts = self.class_counts()
+        keep = [c for c in self.classes if counts[c] >= min_count]
+        new_id = {self.classes.index(c): i for i, c in enumerate(keep)}
+        sub = self.subset(np.isin(self.labels, list(new_id)))
+        sub.labels = np.array([new_id[int(v)] for v in sub.labels], dtype=np.int64)
+        sub.classes = keep
+        return sub
+
+
+def _read_labels(root: Path) -> pd.DataFrame | None:
+    if not (root / "labels.csv").is_file():
+        return None
+    df = pd.read_csv(root / "labels.csv", dtype=str, keep_default_na=False)
+    for col in {"count", "orig_width", "orig_height", "width", "height"} & set(df.columns):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    return df
+
+
+def _scan_tree(root: Path) -> pd.DataFrame:
+    """A folder-per-class layout (``<class>/x.jpg`` or ``<train|val|test>/<class>/x.jpg``), as official archives."""
+    rows = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if p.suffix.lower() in IMAGE_SUFFIXES and not any(s.startswith(".") or s == "__MACOSX" for s in rel.parts):
+            split = _SPLIT_ALIASES.get(rel.parts[0].lower(), "") if len(rel.parts) > 2 else ""
+            rows.append({"file": rel.as_posix(), "label": p.parent.name, "split": split})
+    if not rows:
+        raise DataError(f"no image files under {root}; expected <class>/ folders (or train/ and val/ holding them).")
+    return pd.DataFrame(rows)
+
+
+def _chest_meta(stem: str, label: str) -> tuple[str, str]:
+    """(subtype, patient id) from an official file name: IM-0117-0001, NORMAL2-IM-0389-0001, person12_virus_3."""
+    normal, person = re.match(r"(NORMAL2-)?IM-(\d+)", stem), re.match(r"(person\d+)", stem)
+    patient = f"{normal[1] or ''}{normal[2]}" if normal else person[1] if person else stem
+    low = stem.lower()
+    subtype = "normal" if label == "NORMAL" else "bacteria" if "bacteria" in low else "virus" if "virus" in low else ""
+    return subtype, patient
+
+
+def _camera_group(row) -> str:
+    """What must stay together: a camtrapR burst (station + minute), a Serengeti sequence, else the file alone."""
+    parts = row["file"].split("/")
+    if len(parts) > 3 and parts[1] == "camtrapR_sabah":
+        m = re.search(r"__(\d{4}-\d{2}-\d{2})__(\d{2})-(\d{2})", parts[-1])
+        return f"{parts[2]}@{m[1]}T{m[2]}:{m[3]}" if m else parts[2]
+    m = re.search(r"seq_id=(\w+)", row.get("notes", "")) or re.search(r"sequence (\w+)", row["source_dataset"])
+    return f"seq:{m[1]}" if m else f"{row['source_dataset']}|{row['file']}"
+
+
+def _frame(name: str, root: Path, task: str) -> pd.DataFrame:
+    """Rows of `task` with at least file, class_name and split (and group where the data set has one)."""
+    df = _read_labels(root)
+    if name == "camera_traps":
+        if df is None:
+            raise DataError(f"{root / 'labels.csv'} is missing, and the camera-trap labels live only there: "
+                            "copy the folder again from the course data.")
+        df = df[df["species"] != "unlabeled"]
+        if task == "empty_vs_animal":  # a vehicle is neither: left out
+            df = df[df["species"] != "vehicle"]
+            df = df.assign(class_name=np.where(df["species"] == "empty", "empty", "animal"))
+        else:
+            df = df.assign(class_name=df["species"])
+        return df.assign(group=[_camera_group(r) for r in df.to_dict("records")])
+    if df is None:  # e.g. the official archive, fetched: no labels.csv
+        df = _scan_tree(root)
+    if name == "chest_xray":
+        if "patient_id" not in df:
+            meta = [_chest_meta(Path(f).stem, lab) for f, lab in zip(df["file"], df["label"])]
+            df = df.assign(subtype=[m[0] for m in meta], patient_id=[m[1] for m in meta])
+        df = df.assign(group=df["patient_id"])
+        if task == "bacteria_vs_virus":
+            df = df[df["label"] == "PNEUMONIA"]
+            return df.assign(class_name=df["subtype"])
+    elif name == "hymenoptera":
+        df = df.assign(group=[Path(f).stem for f in df["file"]])
+    return df.assign(class_name=df["label"])
+
+
+def load_dataset(name: str, task: str | None = None, split: str | None = None,
+                 root: str | os.PathLike | None = None) -> ImageTable:
+    """The images of `task` (default: the first), optionally only the data set's own 'train' or 'val' part.
+
+    Classes are sorted by name and come from the whole task, so train and val tables share label ids.
+    `root` overrides the folder (default ``dataset_root(name)``).
+    """
+    spec = get_dataset_spec(name)
+    task = task or spec.tasks[0]
+    if task not in spec.tasks:
+        raise unknown_name(f"task of {name!r}", task, spec.tasks, f"get_dataset_spec({name!r}).tasks")
+    if split not in (None, "train", "val"):
+        raise DataError(f"split={split!r}: use None (all images), 'train' or 'val'.")
+    root = Path(root).expanduser().resolve() if root is not None else dataset_root(name)
+    df = _frame(name, root, task).reset_index(drop=True)
+    df["split"] = [s if s in ("train", "val") else None for s in df.get("split", [""] * len(df))]
+    df.insert(0, "path", [str(root / f) for f in df["file"]])
+    missing = [p for p in df["path"] if not os.path.isfile(p)]
+    if missing:
+        raise DataError(f"{len(missing)} file(s) listed for {name!r} are missing, e.g. {missing[:3]}: the copy in "
+                        f"{root} is incomplete; fetch or copy it again.")
+    classes, has_split = sorted(df["class_name"].unique()), df["split"].notna().any()
+    if split is not None:
+        if not has_split:
+            raise DataError(f"{name!r} here has no train/val split of its own; use stratified_split or group_split.")
+        df = df[df["split"] == split].reset_index(drop=True)
+    if df.empty:
+        raise DataError(f"no images for {name!r}, task {task!r}, split {split!r} in {root}.")
+    return ImageTable(name, task, [Path(p) for p in df["path"]],
+                      np.array([classes.index(c) for c in df["class_name"]], dtype=np.int64), classes,
+                      df["group"].to_numpy(dtype=str) if "group" in df else None,
+                      df["split"].to_numpy(dtype=object) if has_split else None, df)
+
+
+# --------------------------------------------------------------------------- splits
+def _check_counts(table: ImageTable, need: int, what: str, fix: str) -> None:
+    counts = table.class_counts()
+    empty = [c for c in table.classes if counts[c] == 0]
+    if empty:
+        raise DataError(f"class(es) {empty} of {table.name!r} have no images, so {what} cannot be made. Drop "
+                        "empty classes with table.drop_rare(1), or add the images they need.")
+    few = [(c, int(counts[c])) for c in table.classes if counts[c] < need]
+    if few:
+        more = f" (and {len(few) - 1} more class(es))" if len(few) > 1 else ""
+        raise DataError(f"class {few[0][0]!r} has only {few[0][1]} image(s){more}; {what} needs at least {need} "
+                        f"per class. {fix}")
+
+
+def _check_fraction(val_fraction: float) -> None:
+    if not 0 < val_fraction < 1:
+        raise DataError(f"val_fraction={val_fraction}: use a number between 0 and 1, e.g. 0.25.")
+
+
+_RARE_FIX = "Drop rare classes with table.drop_rare(2), merge them, or collect more images."
+
+
+def stratified_split(table: ImageTable, val_fraction: float = 0.25, seed: int = 0) -> tuple[ImageTable, ImageTable]:
+    """Random train/val keeping class proportions (StratifiedShuffleSplit). Ignores groups: see group_split."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    _check_fraction(val_fraction)
+    _check_counts(table, 2, "a stratified split", _RARE_FIX)
+    splitter = StratifiedShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
+    try:
+        tr, va = next(splitter.split(np.zeros(len(table)), table.labels))
+    except ValueError as e:
+        raise DataError(f"cannot put all {len(table.classes)} classes on both sides with val_fraction="
+                        f"{val_fraction} of {len(table)} images ({e}); raise val_fraction or drop rare classes "
+                        "with table.drop_rare(...).") from e
+    return table.subset(np.sort(tr)), table.subset(np.sort(va))
+
+
+def group_split(table: ImageTable, val_fraction: float = 0.25, seed: int = 0) -> tuple[ImageTable, ImageTable]:
+    """Train/val with no group (patient, burst) on both sides, classes balanced as far as groups allow.
+
+    One fold of StratifiedGroupKFold with ``round(1/val_fraction)`` folds, so val holds about that share.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    _check_fraction(val_fraction)
+    _check_counts(table, 2, "a group split", _RARE_FIX)
+    groups = table.groups if table.groups is not None else np.array([str(p) for p in table.paths])
+    k, n_groups = max(2, round(1 / val_fraction)), len(np.unique(groups))
+    if n_groups < k:
+        raise DataError(f"only {n_groups} groups in {table.name!r}; val_fraction={val_fraction} needs at least {k}. "
+                        "Raise val_fraction or add images from more groups.")
+    with warnings.catch_warnings():  # "least populated class has fewer members than n_splits": expected here
+        warnings.simplefilter("ignore", UserWarning)
+        folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        tr, va = next(folds.split(np.zeros(len(table)), table.labels, groups))
+    train, val = table.subset(np.sort(tr)), table.subset(np.sort(va))
+    one_sided = [c for c, a, b in zip(table.classes, train.class_counts(), val.class_counts()) if (a == 0) != (b == 0)]
+    if one_sided:
+        warnings.warn(f"class(es) {one_sided} ended up on one side only (too few groups); their val accuracy "
+                      "cannot be measured with this split.", stacklevel=2)
+    return train, val
+
+
+def subsample_per_class(table: ImageTable, n_per_class: int, seed: int = 0) -> ImageTable:
+    """`n_per_class` random images of every class (few-shot runs); the same seed picks the same images."""
+    if n_per_class < 1:
+        raise DataError(f"n_per_class={n_per_class}: ask for at least 1 image per class.")
+    _check_counts(table, n_per_class, f"subsample_per_class(n_per_class={n_per_class})",
+                  "Lower n_per_class, or drop small classes with table.drop_rare(n_per_class).")
+    rng = np.random.default_rng(seed)
+    picks = [rng.choice(np.flatnonzero(table.labels == c), n_per_class, replace=False)
+             for c in range(len(table.classes))]
+    return table.subset(np.sort(np.concatenate(picks)))
+
+
+def _preview(items: Sequence[str], n: int = 5) -> str:
+    return ", ".join(map(str, items[:n])) + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def assert_no_leak(train: ImageTable, val: ImageTable) -> None:
+    """Raise DataError if a file, or a group (patient, burst), is in both train and val."""
+    problems = []
+    shared = sorted({str(p) for p in train.paths} & {str(p) for p in val.paths})
+    if shared:
+        problems.append(f"{len(shared)} file(s) in both: {_preview(shared)}")
+    if train.groups is not None and val.groups is not None:
+        both = sorted(set(train.groups.tolist()) & set(val.groups.tolist()))
+        if both:
+            problems.append(f"{len(both)} group(s) in both: {_preview(both)}")
+    if problems:
+        raise DataError("train/val leak: " + "; ".join(problems) + ". Near-identical images inflate val accuracy; "
+                        "build the split with group_split(...).")
+
+
+# --------------------------------------------------------------------------- images
+def _to_rgb8(im: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: alpha onto white; 16-bit/float scaled by their value range, never clipped."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        a = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.clip(a, 0, 255)
+        return Image.fromarray(np.round(a).astype(np.uint8)).convert("RGB")
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = im.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return im.convert("RGB")  # L, 1, CMYK, YCbCr, ...
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """The image at `path` as upright (EXIF orientation applied) 8-bit RGB, fully decoded.
+
+    A missing, truncated or corrupt file raises ImageLoadError naming it, here and not deep inside a DataLoader.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageLoadError(f"image file {path} does not exist; check the path, or fetch the data set again.")
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode now: truncated files fail here (LOAD_TRUNCATED_IMAGES is left alone)
+            return _to_rgb8(ImageOps.exif_transpose(im))
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise ImageLoadError(f"cannot decode image {path} ({type(e).__name__}: {e}): the file is truncated or corrupt. "
+                             "Delete it or re-download the data set.") from e
+
+
+def scan_images(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """(path, message) for every file open_image cannot load; an empty list means all are fine."""
+    bad = []
+    for p in paths:
+        try:
+            open_image(p)
+        except ImageLoadError as e:
+            bad.append((Path(p), str(e)))
+    return bad
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """(tensor, label) pairs of an ImageTable for a DataLoader; `transform` defaults to a plain to-tensor.
+
+    A bad file raises ImageLoadError when reached; ``skip_bad=True`` decodes all files once now and drops the
+    bad ones with a warning naming them (``.skipped``).
+    """
+
+    def __init__(self, table: ImageTable, transform=None, skip_bad: bool = False):
+        self.skipped: list[Path] = []
+        if skip_bad and (bad := scan_images(table.paths)):
+            self.skipped = [p for p, _ in bad]
+            drop = {str(p) for p in self.skipped}
+            table = table.subset([i for i, p in enumerate(table.paths) if str(p) not in drop])
+            warnings.warn(f"skipped {len(bad)} unreadable image(s): {_preview([str(p) for p in self.skipped], 20)}",
+                          stacklevel=2)
+        self.table, self.transform, self.classes = table, transform, table.classes
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, i: int):
+        image = open_image(self.table.paths[i])
+        if self.transform is None:
+            from torchvision.transforms.functional import to_tensor
+
+            return to_tensor(image), int(self.table.labels[i])
+        return self.transform(image), int(self.table.labels[i])
+
+
+# --------------------------------------------------------------------------- transforms
+def data_config(model_or_cfg, input_size: int | tuple[int, int] | None = None) -> dict:
+    """The preprocessing the weights were trained with (size, interpolation, mean/std, crop), as timm resolves it.
+
+    Takes a model (its ``pretrained_cfg``) or a cfg dict; `input_size` (e.g. 160 in the fast profile) changes
+    only the resolution.
+    """
+    import timm.data
+
+    if isinstance(model_or_cfg, torch.nn.Module):
+        cfg = timm.data.resolve_model_data_config(model_or_cfg)
+    elif isinstance(model_or_cfg, Mapping) or hasattr(model_or_cfg, "to_dict"):
+        raw = model_or_cfg.to_dict() if hasattr(model_or_cfg, "to_dict") else dict(model_or_cfg)
+        cfg = timm.data.resolve_data_config(pretrained_cfg=raw)
+    else:
+        raise CourseLibError(f"data_config needs a model or a cfg dict, not {type(model_or_cfg).__name__}.")
+    if input_size is not None:
+        hw = (int(input_size),) * 2 if np.ndim(input_size) == 0 else tuple(int(s) for s in input_size)[-2:]
+        cfg["input_size"] = (cfg["input_size"][0], *hw)
+    return cfg
+
+
+def eval_transform(model_or_cfg, input_size: int | tuple[int, int] | None = None):
+    """Resize, centre crop and normalise exactly as the model's config says (timm create_transform)."""
+    import timm.data
+
+    return timm.data.create_transform(**data_config(model_or_cfg, input_size), is_training=False)
+
+
+def train_transform(model_or_cfg, input_size: int | tuple[int, int] | None = None):
+    """Light augmentation for small data (random resized crop scale 0.5-1, horizontal flip, mild colour jitter),
+    with the model's mean/std and interpolation so train and eval inputs match."""
+    import timm.data
+
+    cfg = data_config(model_or_cfg, input_size)
+    return timm.data.create_transform(
+        input_size=cfg["input_size"], is_training=True, scale=(0.5, 1.0), hflip=0.5, vflip=0.0, color_jitter=0.1,
+        auto_augment=None, re_prob=0.0, interpolation=cfg["interpolation"], mean=cfg["mean"], std=cfg["std"])

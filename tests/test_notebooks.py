@@ -1,0 +1,49 @@
+"""Every lab executes in the fast profile, and the claims its text makes hold for the numbers it measured."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from course_lib.notebooks import list_notebooks, load_results, run_notebook
+
+LABS = list_notebooks()
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, shared_datasets):
+    """Run each lab once per test session (papermill, fast profile); tests then read its results JSON."""
+    out = tmp_path_factory.mktemp("executed")
+    return {lab.stem: run_notebook(lab, out, profile="fast", seed=0) for lab in LABS}
+
+
+def test_there_are_labs():
+    assert [p.name for p in LABS][:1] == ["00_setup.ipynb"]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_lab_is_clean_and_parameterised(lab):
+    nb = json.loads(lab.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1 and 'profile = "fast"' in "".join(params[0]["source"])
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb["cells"] if c["cell_type"] == "code"), \
+        f"{lab.name} has outputs: run `make strip`"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_lab_runs_in_fast_profile(lab, executed):
+    run = executed[lab.stem]
+    assert run["status"] == "ok", f"{lab.name} {run['status']} (executed copy: {run['executed']})"
+
+
+def test_setup_lab_claims(executed):
+    """00_setup says: pretrained features + a linear probe on 244 images separate ants from bees far better than the
+    same network with random weights, and the untouched ImageNet head already gets most right."""
+    r = load_results(executed["00_setup"]["results"])
+    assert (r["n_train"], r["n_val"]) == (244, 153)
+    assert r["probe_pretrained"] >= 0.90
+    assert r["probe_random"] <= 0.75
+    assert r["probe_pretrained"] - r["probe_random"] >= 0.20
+    assert r["zero_shot_ant_vs_bee"] >= 0.90
+    assert r["majority"] == pytest.approx(83 / 153)
