@@ -35,3 +35,23 @@ def lite0():
     from course_lib.models import load_model
 
     return load_model("tf_efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def run_lab(tmp_path_factory, shared_datasets):
+    """Execute a lab once per test session (papermill, fast profile, seed 0) and return its run record.
+
+    ``run_lab("01_hierarchical_features")["results"]`` is the path of the numbers that lab measured; every test
+    file asserting a lab's claims shares the one execution.
+    """
+    from course_lib.notebooks import NOTEBOOK_DIR, run_notebook
+
+    out = tmp_path_factory.mktemp("executed")
+    done: dict[str, dict] = {}
+
+    def run(stem: str) -> dict:
+        if stem not in done:
+            done[stem] = run_notebook(NOTEBOOK_DIR / f"{stem}.ipynb", out, profile="fast", seed=0)
+        return done[stem]
+
+    return run

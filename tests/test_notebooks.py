@@ -5,16 +5,9 @@ import json
 
 import pytest
 
-from course_lib.notebooks import list_notebooks, load_results, run_notebook
+from course_lib.notebooks import list_notebooks, load_results
 
 LABS = list_notebooks()
-
-
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory, shared_datasets):
-    """Run each lab once per test session (papermill, fast profile); tests then read its results JSON."""
-    out = tmp_path_factory.mktemp("executed")
-    return {lab.stem: run_notebook(lab, out, profile="fast", seed=0) for lab in LABS}
 
 
 def test_there_are_labs():
@@ -32,15 +25,15 @@ def test_lab_is_clean_and_parameterised(lab):
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
-def test_lab_runs_in_fast_profile(lab, executed):
-    run = executed[lab.stem]
+def test_lab_runs_in_fast_profile(lab, run_lab):
+    run = run_lab(lab.stem)
     assert run["status"] == "ok", f"{lab.name} {run['status']} (executed copy: {run['executed']})"
 
 
-def test_setup_lab_claims(executed):
+def test_setup_lab_claims(run_lab):
     """00_setup says: pretrained features + a linear probe on 244 images separate ants from bees far better than the
     same network with random weights, and the untouched ImageNet head already gets most right."""
-    r = load_results(executed["00_setup"]["results"])
+    r = load_results(run_lab("00_setup")["results"])
     assert (r["n_train"], r["n_val"]) == (244, 153)
     assert r["probe_pretrained"] >= 0.90
     assert r["probe_random"] <= 0.75
