@@ -2,7 +2,9 @@
 # Both create the virtual environment on first use and reinstall only when the dependency files change.
 PYTHON ?= python3
 VENV ?= .venv
-COURSE_DATA_DIR ?= $(CURDIR)/datasets
+# The data sets: $COURSE_DATA_DIR if set; else a course-data folder beside the repository (../shared/datasets),
+# else datasets/ here (where `python -m course_lib fetch-data NAME` unpacks).
+COURSE_DATA_DIR ?= $(if $(wildcard ../shared/datasets/hymenoptera),$(abspath ../shared/datasets),$(CURDIR)/datasets)
 export COURSE_DATA_DIR
 DEPS_HASH := $(shell cat pyproject.toml requirements/ci-constraints.txt | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
@@ -14,7 +16,6 @@ env: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/ci-constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -c requirements/ci-constraints.txt -e '.[lab,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
