@@ -257,6 +257,27 @@ def _fingerprint(model: nn.Module, settings: dict) -> tuple[str, dict]:
     return hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest(), full
 
 
+def _data_identity(data) -> str:
+    """What the training data is, for the checkpoint fingerprint: two subsets of the same size must not collide."""
+    h = hashlib.sha256()
+    table = getattr(data, "table", None)
+    if table is not None and hasattr(table, "paths"):  # an ImageDataset: files, labels and transform
+        h.update(json.dumps([[str(p) for p in table.paths], [int(y) for y in table.labels]]).encode())
+        h.update(repr(getattr(data, "transform", None)).encode())
+    elif isinstance(data, torch.utils.data.TensorDataset):
+        for t in data.tensors:
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    elif isinstance(data, torch.utils.data.Subset):
+        h.update(_data_identity(data.dataset).encode())
+        h.update(json.dumps([int(i) for i in data.indices]).encode())
+    else:  # unknown kind: hash every label and the first sample (cheap, and different data almost surely differ)
+        h.update(repr(type(data)).encode())
+        h.update(repr([data[i][1] for i in range(len(data))]).encode())
+        first = data[0][0]
+        h.update(first.numpy().tobytes() if isinstance(first, torch.Tensor) else repr(first).encode())
+    return h.hexdigest()[:16]
+
+
 def _save_atomic(obj: dict, path: Path) -> None:
     """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half-written checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -353,7 +374,8 @@ def fine_tune(model: nn.Module, train_data: Dataset, val_data: Dataset | None = 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(epochs * len(loader)))
     criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     settings = dict(epochs=epochs, lr_head=lr_head, lr_backbone=lr_backbone, weight_decay=weight_decay,
-                    batch_size=batch_size, seed=seed, label_smoothing=label_smoothing, n_train=len(train_data))
+                    batch_size=batch_size, seed=seed, label_smoothing=label_smoothing, n_train=len(train_data),
+                    train_data=_data_identity(train_data))
     fp, fp_settings = _fingerprint(model, settings)
     if checkpoint is True:
         checkpoint = env.cache_dir() / "checkpoints" / f"{fp_settings['model']}-{fp[:16]}.pt"
