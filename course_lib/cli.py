@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_lib doctor | list-models | fetch-weights NAME | fetch-data NAME | run-notebooks``."""
+"""Command line: ``python -m course_lib doctor | list-models | fetch-weights NAME | fetch-data NAME | claims | run-notebooks``."""
 from __future__ import annotations
 
 import argparse
@@ -48,6 +48,21 @@ def _run_notebooks(args) -> int:
     return 0 if all(r["status"] == "ok" for r in results) else 1
 
 
+def _claims(args) -> int:
+    from pathlib import Path
+
+    from . import claims
+
+    entries = claims.collect(args.results)
+    text = claims.report_markdown(entries)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    print(f"({len(entries)} measurements from {args.results}; report written to {out})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import CourseLibError
 
@@ -69,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trust-unverified", action="store_true",
                    help="accept an archive with no published checksum (its sha256 is printed for you to record)")
     p.set_defaults(fn=_fetch_data)
+    p = sub.add_parser("claims", help="the claims ledger: each claim, what the labs measured, and a verdict")
+    p.add_argument("--results", default="build", help="folder searched for the labs' *.claims.json ledgers")
+    p.add_argument("--out", default="build/claims/REPORT.md")
+    p.set_defaults(fn=_claims)
     p = sub.add_parser("run-notebooks", help="execute every lab with papermill")
     p.add_argument("--profile", default="fast", choices=["fast", "full"])
     p.add_argument("--output-dir", default="build/executed")

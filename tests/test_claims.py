@@ -1,0 +1,80 @@
+"""The claims ledger: the verdict rule on constructed measurements, the ledger file, the report."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from course_lib import claims
+from course_lib.env import PROJECT_ROOT
+from course_lib.errors import CourseLibError, UnknownNameError
+
+
+def test_clear_win_clear_loss_overlap_and_tiny_n():
+    assert claims.paired_verdict([0.9, 0.92, 0.91, 0.93], [0.5, 0.55, 0.52, 0.51]).verdict == claims.SUPPORTED
+    assert claims.paired_verdict([0.5, 0.55, 0.52, 0.51], [0.9, 0.92, 0.91, 0.93]).verdict == claims.CONTRADICTED
+    overlap = claims.paired_verdict([0.80, 0.90, 0.70, 0.85], [0.85, 0.80, 0.78, 0.84])
+    assert overlap.verdict == claims.INCONCLUSIVE and overlap.low < 0 < overlap.high
+    tiny = claims.paired_verdict([0.9, 0.95], [0.1, 0.2])
+    assert tiny.verdict == claims.INCONCLUSIVE and "at least 3" in tiny.why
+    assert claims.paired_verdict([], []).verdict == claims.NOT_MEASURED
+
+
+def test_margin_and_no_gain_direction():
+    a, b = [0.80, 0.82, 0.81, 0.80], [0.70, 0.71, 0.70, 0.72]       # A wins by about 0.10
+    assert claims.paired_verdict(a, b, margin=0.05).verdict == claims.SUPPORTED
+    assert claims.paired_verdict(a, b, margin=0.20).verdict == claims.INCONCLUSIVE
+    assert claims.paired_verdict(a, b, margin=0.05, direction="no_gain").verdict == claims.CONTRADICTED
+    same = [0.80, 0.81, 0.79, 0.80]
+    assert claims.paired_verdict(same, [0.80, 0.80, 0.80, 0.80], margin=0.05, direction="no_gain").verdict == claims.SUPPORTED
+    with pytest.raises(CourseLibError):
+        claims.paired_verdict([1, 2], [1])
+    with pytest.raises(CourseLibError):
+        claims.paired_verdict([1], [1], direction="sideways")
+
+
+def test_verdict_is_deterministic():
+    a, b = [0.8, 0.7, 0.9, 0.75, 0.85], [0.7, 0.72, 0.8, 0.7, 0.8]
+    assert claims.paired_verdict(a, b) == claims.paired_verdict(a, b)
+
+
+def test_quoted_figure_within_tolerance():
+    assert claims.figure_verdict(25.6, 25.557, 0.5).verdict == claims.SUPPORTED
+    assert claims.figure_verdict(74.9, 80.858, 0.5).verdict == claims.CONTRADICTED
+
+
+def test_registry_rejects_duplicates_and_suggests():
+    with pytest.raises(CourseLibError):
+        claims.register_claim(claims.get_claim("hierarchy"))
+    with pytest.raises(UnknownNameError, match="pretrained_beats_scratch"):
+        claims.get_claim("pretrained_beats_scrach")
+    assert len(claims.list_claims()) >= 9
+
+
+def test_ledger_written_atomically_and_report_keeps_unmeasured(tmp_path):
+    ledger = claims.ledger_path(tmp_path / "02_lab.json")
+    assert ledger.name == "02_lab.claims.json"
+    claims.record(ledger, "pretrained_beats_scratch", a=[0.9, 0.92, 0.91], b=[0.55, 0.6, 0.5], profile="fast")
+    claims.record(ledger, "quoted_figures", quoted=74.9, reference=80.858, tolerance=0.5, unit="% top-1",
+                  note="ResNet-50 top-1")
+    entries = json.loads(ledger.read_text())
+    assert [e["verdict"] for e in entries] == [claims.SUPPORTED, claims.CONTRADICTED]
+    assert entries[0]["versions"]["torch"] and not list(tmp_path.glob(".tmp-*"))
+    rows = claims.report_rows(claims.collect(tmp_path))
+    by_claim = {r["claim"]: r for r in rows}
+    assert by_claim["hierarchy"]["verdict"] == claims.NOT_MEASURED
+    assert by_claim["pretrained_beats_scratch"]["verdict"] == claims.SUPPORTED
+    assert "0.910" in by_claim["pretrained_beats_scratch"]["measured"]
+    text = claims.report_markdown(claims.collect(tmp_path))
+    assert "not measured" in text and claims.RULE in text
+
+
+def test_claims_command_builds_the_report(tmp_path):
+    claims.record(claims.ledger_path(tmp_path / "00.json"), "pretrained_beats_scratch", a=[0.9] * 3, b=[0.5] * 3)
+    out = tmp_path / "REPORT.md"
+    r = subprocess.run([sys.executable, "-m", "course_lib", "claims", "--results", str(tmp_path), "--out", str(out)],
+                       capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and "**supported**" in out.read_text() and "not measured" in out.read_text()
