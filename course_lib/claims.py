@@ -14,13 +14,13 @@ import fnmatch
 import json
 import os
 import platform
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .errors import CourseLibError, unknown_name
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED = "supported", "contradicted", "inconclusive", "not measured"
@@ -155,11 +155,8 @@ def record(ledger: str | os.PathLike, claim_id: str, *, a: Sequence[float] = (),
     path = Path(ledger)
     entries = load_ledger(path) if path.exists() else []
     entries.append(entry)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(entries, f, indent=1)
-    os.replace(tmp, path)
     return entry
 
 

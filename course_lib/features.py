@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from . import env
+from ._atomic import atomic_write
 from .errors import CourseLibError
 
 POOLED = "pooled"  # the head's input: timm's forward_head(pre_logits=True)
@@ -89,18 +89,10 @@ def _cache_path(key: str, cache_dir: Path | None) -> Path:
     return root / key[:2] / f"{key}.npz"
 
 
-def _save_atomic(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                     **{f"layer:{k}": v for k, v in arrays.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _save(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    with atomic_write(path) as f:
+        np.savez(f, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                 **{f"layer:{k}": v for k, v in arrays.items()})
 
 
 def _load(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
@@ -184,7 +176,7 @@ def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[
     meta = {"model": getattr(model, "course_name", type(model).__name__), "weights": getattr(model, "course_weights", None),
             "transform": repr(transform), "n": len(paths), "seconds": round(time.perf_counter() - start, 3)}
     if cache:
-        _save_atomic(path, arrays, meta)
+        _save(path, arrays, meta)
     return Features(arrays, [str(p) for p in paths], labels, key, False, time.perf_counter() - start, meta)
 
 

@@ -6,12 +6,11 @@ the lab's text makes, so a sentence in a notebook can never drift from its measu
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 from . import env
+from ._atomic import atomic_write
 
 NOTEBOOK_DIR = env.PROJECT_ROOT / "notebooks"
 
@@ -31,11 +30,8 @@ def results_file(notebook: str | Path, results_path: str = "") -> Path:
 def save_results(results: dict, path: str | Path) -> Path:
     """Write a lab's measured numbers as JSON, atomically (a crashed lab leaves the previous file intact)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(results, f, indent=2, sort_keys=True, default=float)
-    os.replace(tmp, path)
     return path
 
 

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from . import env, models
+from ._atomic import atomic_write
 from .errors import CourseLibError
 
 CHECKPOINT_FORMAT = "course_lib.train/1"
@@ -279,19 +279,9 @@ def _data_identity(data) -> str:
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """torch.save through a temporary file and a rename: a crash never leaves a half-written checkpoint."""
+    with atomic_write(path) as f:
+        torch.save(obj, f)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
