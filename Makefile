@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(DEPS_HASH)
 # glibc's default allocator page-faults on every large tensor on small CPU machines: about 3x slower inference.
 RUN := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 MPLBACKEND=Agg
 
-.PHONY: env lab test doctor bench strip clean
+.PHONY: env lab test browser doctor bench strip clean
 env: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/ci-constraints.txt
@@ -24,7 +24,11 @@ lab: $(STAMP)
 	MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
 	$(VENV)/bin/python -m jupyter lab notebooks/00_setup.ipynb
 
-test: $(STAMP)
+# The slide tests open each deck in Debian's headless chromium: installed on first use (a no-op when present).
+browser:
+	bash .ci/install-browser
+
+test: $(STAMP) browser
 	$(RUN) $(VENV)/bin/python -m pytest tests notebooks --nbval-lax --durations=15
 
 doctor: $(STAMP)
@@ -38,3 +42,12 @@ strip: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# Instructor material (docs/INSTRUCTOR_GUIDE.md): one offline reveal.js deck per lab in build/slides/ (run the labs
+# first so their figures exist), and build/student/ + build/instructor/ copies of every lab.
+.PHONY: slides copies
+slides: $(STAMP)
+	$(RUN) $(VENV)/bin/python -m course_lib.slides
+
+copies: $(STAMP)
+	$(VENV)/bin/python -m course_lib.copies

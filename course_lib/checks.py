@@ -93,6 +93,8 @@ class Problem:
             self.last = Outcome("correct", message)
         except NotAttempted as e:
             self.last = Outcome("not attempted", str(e))
+        except NotImplementedError as e:  # the learner's function is still the exercise stub
+            self.last = Outcome("not attempted", f"finish the function first ({e or 'it still raises NotImplementedError'}).")
         except Incorrect as e:
             self.last = Outcome("incorrect", str(e))
         return self.last

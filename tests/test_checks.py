@@ -80,3 +80,21 @@ def test_assert_helpers_raise_on_the_wrong_outcome():
     ns["y"] = 3
     with pytest.raises(AssertionError, match="expected y = 2"):
         q1.assert_check_passed()
+
+
+def test_a_function_stub_counts_as_not_attempted():
+    class UsesFunction(checks.Problem):
+        vars = ("double",)
+
+        def verify(self, double):
+            if double(2) != 4:
+                raise checks.Incorrect("double(2) should be 4.")
+
+    def stub(x):
+        raise NotImplementedError("Student exercise: double x")
+
+    ns = {"double": stub}
+    (q1,) = checks.bind_exercises(ns, [UsesFunction])
+    assert q1.outcome().status == "not attempted" and "Student exercise" in q1.last.message
+    ns["double"] = lambda x: 2 * x
+    q1.assert_check_passed()
