@@ -1,0 +1,230 @@
+"""Lab 04 (wildlife case study): its exercises accept right answers and reject the usual wrong ones, and the claims
+its text makes hold for the numbers it measured (fast profile, seed 0, executed once per session)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_lib import checks, data, wildlife
+from course_lib.exercises import lab04
+from course_lib.notebooks import load_results
+
+LAB = "04_wildlife_case_study"
+
+
+# ----------------------------------------------------------------------------- exercises
+@pytest.fixture
+def bound():
+    ns: dict = {}
+    qs = checks.bind_exercises(ns, lab04.EXERCISES)
+    return ns, qs
+
+
+def test_exercises_start_not_attempted(bound):
+    ns, (q1, q2, q3, q4) = bound
+    ns.update(my_train=checks.____, my_val=checks.____)
+    assert q1.outcome().status == "not attempted"
+
+    def auto_share(probs, y, threshold):
+        ____  # noqa: F821 - the blank a learner starts from
+
+    ns["auto_share"] = auto_share
+    assert q2.outcome().status == "not attempted" and "body" in q2.last.message
+    assert q3.outcome().status == "not attempted"
+
+
+def test_q1_leak_free_split(bound, shared_datasets):
+    ns, (q1, *_) = bound
+    species = data.load_dataset("camera_traps")
+    ns["my_train"], ns["my_val"] = data.stratified_split(species.drop_rare(2), seed=0)    # random: leaks visits
+    q1.assert_check_failed()
+    assert "event" in q1.last.message
+    ns["my_train"], ns["my_val"] = (data.load_dataset("camera_traps", split="train"),
+                                    data.load_dataset("camera_traps", split="val"))     # bursts kept, visits split
+    q1.assert_check_failed()
+    ns["my_train"], ns["my_val"] = species, species.subset([0, 1])
+    q1.assert_check_failed()
+    ns["my_train"], ns["my_val"] = "train", "val"
+    q1.assert_check_failed()
+    ns["my_train"], ns["my_val"] = wildlife.event_split(species, seed=0)
+    q1.assert_check_passed()
+
+
+def _right_auto_share(probs, y, threshold):
+    handled = np.asarray(probs).max(axis=1) >= threshold
+    if not handled.any():
+        return 0.0, float("nan")
+    return float(handled.mean()), float((np.asarray(probs).argmax(1) == np.asarray(y))[handled].mean())
+
+
+def test_q2_auto_share_by_behaviour(bound):
+    ns, (_, q2, *_) = bound
+    ns["auto_share"] = _right_auto_share
+    q2.assert_check_passed()
+    ns["auto_share"] = lambda p, y, t: (float((p >= t).mean()), 1.0)                    # counts entries, not images
+    q2.assert_check_failed()
+    assert "probabilities" in q2.last.message
+    ns["auto_share"] = lambda p, y, t: (float((p.max(1) >= t).mean()), float((p.argmax(1) == y).mean()))
+    q2.assert_check_failed()
+    assert "all" in q2.last.message                                                     # accuracy over every image
+    strict = lambda p, y, t: _right_auto_share(p, y, t + 1e-12)                        # > instead of >=
+    ns["auto_share"] = strict
+    q2.assert_check_failed()
+    ns["auto_share"] = lambda p, y, t: (0.0, 0.0) if (p.max(1) < t).all() else _right_auto_share(p, y, t)
+    q2.assert_check_failed()
+    assert "nan" in q2.last.message
+    ns["auto_share"] = lambda p, y, t: None
+    q2.assert_check_failed()
+    assert "return" in q2.last.message
+
+
+def test_q3_pick_under_budget(bound):
+    ns, (_, _, q3, _) = bound
+    ns["cost_table"] = pd.DataFrame({"pipeline": ["classifier", "scratch", "detector"], "accuracy": [0.52, 0.10, 0.60],
+                                     "hours_per_million": [3.0, 3.0, 20.0]})
+    ns["budget_hours"] = 6.0
+    ns["my_pick"] = "detector"                                                          # most accurate, over budget
+    q3.assert_check_failed()
+    assert "over the budget" in q3.last.message
+    ns["my_pick"] = "scratch"                                                           # fits, less accurate
+    q3.assert_check_failed()
+    assert "less accurate" in q3.last.message
+    ns["my_pick"] = "resnet"
+    q3.assert_check_failed()
+    ns["my_pick"] = "classifier"
+    q3.assert_check_passed()
+    ns["budget_hours"] = 30.0                                                           # a bigger budget changes it
+    q3.assert_check_failed()
+    ns["my_pick"] = "detector"
+    q3.assert_check_passed()
+
+
+def test_q4_box_to_normalised(bound):
+    ns, (*_, q4) = bound
+    ns["to_normalised"] = lambda b, w, h: [b[0] / w, b[1] / h, b[2] / w, b[3] / h]
+    q4.assert_check_passed()
+    ns["to_normalised"] = lambda b, w, h: [b[0] / h, b[1] / w, b[2] / h, b[3] / w]
+    q4.assert_check_failed()
+    assert "swapped" in q4.last.message
+    ns["to_normalised"] = lambda b, w, h: [b[0] / w, b[1] / h, (b[0] + b[2]) / w, (b[1] + b[3]) / h]
+    q4.assert_check_failed()
+    assert "corners" in q4.last.message
+    ns["to_normalised"] = lambda b, w, h: b
+    q4.assert_check_failed()
+
+
+def test_hints_and_solutions_exist():
+    for cls in lab04.EXERCISES:
+        assert cls.hints and cls.solution_code, cls.__name__
+
+
+# ----------------------------------------------------------------------------- the lab's claims
+@pytest.fixture(scope="module")
+def r(run_lab):
+    run = run_lab(LAB)
+    assert run["status"] == "ok", f"{LAB} {run['status']} (executed copy: {run['executed']})"
+    return load_results(run["results"])
+
+
+def test_data_section_states_the_sample_as_it_is(r):
+    """'94 labelled images, 27 labels ... only 4 frames carry drawn boxes, only 3 labelled frames are empty, and
+    the one frame with several animals has neither boxes nor a count.'"""
+    assert (r["n_labelled"], r["n_classes"], r["n_unlabeled"], r["n_boxed"]) == (94, 27, 29, 4)
+    assert r["frame_kinds"] == {"animal, count unknown": 86, "one animal": 4, "empty": 3, "several animals": 1}
+    assert r["long_tail"]["singletons"] == 20 and r["long_tail"]["largest_class"] == "leopard_cat"
+
+
+def test_shipped_split_leaks_visits_and_event_split_does_not(r):
+    assert r["shipped_split_shared_events"] > 0
+    assert r["n_events"] < r["n_bursts"] < r["n_labelled"]
+    assert r["n_train"] + r["n_val"] == r["n_labelled"] and 15 <= r["n_val"] <= 30
+
+
+def test_random_split_overstates_accuracy_over_seeds(r):
+    """'cross-validation reports a higher accuracy than with whole events held out, on average and in most seeds'"""
+    random, grouped = np.array(r["cv"]["random"]), np.array(r["cv"]["grouped"])
+    gap = random - grouped
+    assert len(gap) >= 5
+    assert gap.mean() >= 0.02, f"mean gap {gap.mean():.3f}"
+    assert (gap > 0).mean() >= 0.6, f"random higher in only {(gap > 0).sum()} of {len(gap)} seeds"
+    assert gap.mean() > gap.std() / np.sqrt(len(gap))                    # above one standard error
+
+
+def test_station_alone_predicts_43_75_percent(r):
+    assert r["n_val_station_shipped"] == 16
+    assert r["station_baseline_shipped"] == pytest.approx(7 / 16)
+
+
+def test_pretrained_features_beat_scratch_on_every_split(r):
+    """'ImageNet features read by a linear probe beat the same network trained from scratch on every split, and
+    scratch does no better than always answering the most common species'"""
+    c = pd.DataFrame(r["compare"])
+    assert len(c) >= 3
+    assert (c["pretrained probe"] - c["scratch"] >= 0.15).all(), c
+    assert (c["scratch"] <= c["majority"] + 1 / c["n_val"]).all(), c
+    assert (c["pretrained probe"] > c["majority"]).all(), c
+
+
+def test_approaches_table_and_metrics(r):
+    a = r["approaches"]
+    assert set(a) == {"probe", "fine-tune", "detect+crop (stand-in)", "scratch"}
+    for name, m in a.items():
+        assert 0 <= m["macro_f1"] <= 1 and m["top3"] >= m["accuracy"], name
+    assert a["probe"]["accuracy"] > a["scratch"]["accuracy"]
+    assert a["fine-tune"]["accuracy"] > a["scratch"]["accuracy"]
+    assert r["detector_weights"] == "random"                              # offline: the lab shows the error
+
+
+def test_standin_pipeline_is_right_on_empty_frames_by_construction(r):
+    p = r["oof_pipeline"]
+    assert p["n_differ"] == 7 and p["pipeline"] >= p["probe"] and p["pipeline"] >= 3 / 7   # 3 empty frames: right
+
+
+def test_crop_lowers_the_untouched_imagenet_hippo_probability(r):
+    """'the untouched ImageNet head is less sure of hippopotamus on the crop than on the whole frame'"""
+    whole, crop = np.array(r["crop_vs_whole"]["whole frame"]), np.array(r["crop_vs_whole"]["crop"])
+    assert len(whole) == 4 and crop.mean() < whole.mean()
+
+
+def test_empty_stage_cannot_be_judged_on_three_frames(r):
+    e = r["empty_stage"]
+    assert (e["n_empty"], e["n_animal"]) == (3, 90)
+    lo, hi = e["recall_interval"]
+    assert hi - lo > 0.5                                                  # 'spans most of the range'
+    assert 0 <= e["unlabeled_called_empty"] <= 29
+
+
+def test_coverage_curve_trades_coverage_for_accuracy(r):
+    curve = pd.DataFrame(r["coverage"]["curve"])
+    assert curve["coverage"].is_monotonic_decreasing and curve["coverage"].iloc[0] == 1.0
+    assert curve["accuracy"].iloc[0] == pytest.approx(r["oof"]["accuracy"])
+    handled = curve.dropna()
+    assert handled["accuracy"].iloc[-1] > handled["accuracy"].iloc[0]     # confident frames are more often right
+    assert r["oof"]["macro_f1"] < r["oof"]["accuracy"]                    # the long tail drags macro-F1 down
+
+
+def test_detector_pipelines_cost_more_than_the_classifier(r):
+    """'On this CPU the detector pipelines cost several times the whole-image classifier per frame'"""
+    cost = pd.DataFrame(r["cost"]).set_index("pipeline")
+    clf = cost.loc["classifier: pretrained features + probe", "ms_per_frame"]
+    assert cost.loc["from scratch, same network", "ms_per_frame"] == clf
+    detectors = cost[cost.index.str.startswith("detect + crop")]
+    assert len(detectors) >= 2
+    assert (detectors["ms_per_frame"] > 1.5 * clf).all(), detectors["ms_per_frame"]
+    assert (cost["hours_per_million"] - cost["ms_per_frame"] / 3.6).abs().max() < 1e-6
+
+
+def test_recommendation_is_the_pretrained_classifier(r):
+    assert r["recommended"].startswith("classifier:")
+
+
+def test_scaling_up_loader_and_round_trip(r):
+    assert r["serengeti"] == {"n": 4, "species": ["hippopotamus"], "boxes": [1, 1, 1, 1], "groups": ["E03"]}
+    assert r["round_trip"] == {"files": True, "labels": True, "boxes": True, "groups": True, "counts": True}
+
+
+def test_fast_profile_settings_and_timings(r):
+    assert r["profile"] == "fast" and r["settings"]["input_size"] == 128 and r["settings"]["cv_seeds"] >= 5
+    assert r["threads"] >= 1
+    assert r["seconds"]["total"] > 0 and set(r["seconds"]) >= {"data", "splits", "approach1", "cost", "cct"}
