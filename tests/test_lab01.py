@@ -1,0 +1,434 @@
+"""Lab 01 (hierarchical features): the probing helpers, the exercises' checks, and every claim the lab's text makes.
+
+The claims are asserted on the numbers the lab itself measured (its results JSON, fast profile, seed 0); the
+margins were chosen from runs with seeds 0-4 at 160 px (fast) and 0-2 at 224 px (full), see each test.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from course_lib import checks, data, features, models, probing  # noqa: E402
+from course_lib.exercises import lab01  # noqa: E402
+
+LAB = "01_hierarchical_features"
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def tiny_table(shared_datasets):
+    """12 EuroSAT tiles of 2 classes (6 each): enough for 2 stratified folds, small enough to extract in a second."""
+    table = data.load_dataset("eurosat")
+    keep = np.isin(table.labels, [table.classes.index("Forest"), table.classes.index("SeaLake")])
+    sub = data.subsample_per_class(table.subset(keep).drop_rare(1), 6, seed=0)
+    return sub
+
+
+@pytest.fixture(scope="module")
+def small_transform(lite0):
+    return data.eval_transform(lite0, input_size=64)
+
+
+def _toy_rows():
+    rows = []
+    for kind, means in ((probing.PRETRAINED, [0.6, 0.8, 0.9, 0.85]), (probing.RANDOM, [0.5, 0.55, 0.5, 0.45])):
+        for depth, (stage, m) in enumerate(zip(["s0", "s1", "s2", "s3"], means)):
+            for fold, delta in enumerate((-0.02, 0.0, 0.02)):
+                rows.append(dict(dataset="far", features=kind, stage=stage, depth=depth, seed=0, fold=fold,
+                                 accuracy=m + delta, n_images=30))
+    for fold, acc in enumerate((0.3, 0.35, 0.4)):
+        rows.append(dict(dataset="far", features="raw pixels 16x16", stage="", depth=math.nan, seed=0, fold=fold,
+                         accuracy=acc, n_images=30))
+    return pd.DataFrame(rows, columns=probing.COLUMNS)
+
+
+# ----------------------------------------------------------------------------- probing.py
+def test_raw_pixel_features_shape_and_range(tiny_table):
+    X = probing.raw_pixel_features(tiny_table, size=16)
+    assert X.shape == (len(tiny_table), 16 * 16 * 3) and X.dtype == np.float32
+    assert 0.0 <= X.min() and X.max() <= 1.0 and X.std() > 0
+    assert probing.raw_pixel_features(tiny_table.subset([0, 1]), size=8).shape == (2, 192)
+
+
+def test_aspect_ratio_feature_reads_the_original_shape(shared_datasets):
+    xray = data.load_dataset("chest_xray")
+    a = probing.aspect_ratio_feature(xray)
+    assert a.shape == (len(xray), 1) and np.isfinite(a).all()
+    w, h = float(xray.frame["orig_width"][0]), float(xray.frame["orig_height"][0])
+    assert a[0, 0] == pytest.approx(np.log(w / h), rel=1e-5)
+
+
+def test_layerwise_probe_returns_a_tidy_table(lite0, tiny_table, small_transform):
+    stages = ["blocks.1", "blocks.4", "bn2"]
+    rows = probing.layerwise_probe(lite0, tiny_table, stages, seeds=[0], n_splits=2, transform=small_transform,
+                                   dataset="tiny")
+    assert list(rows.columns) == probing.COLUMNS
+    assert len(rows) == len(stages) * 2
+    assert set(rows["stage"]) == set(stages) and set(rows["features"]) == {probing.PRETRAINED}
+    depth = probing.stage_depths(lite0)
+    assert rows.groupby("stage")["depth"].first().to_dict() == {s: depth[s] for s in stages}
+    assert rows["accuracy"].between(0, 1).all() and (rows["n_images"] == len(tiny_table)).all()
+
+
+def test_layerwise_probe_draws_one_random_network_per_seed(tiny_table, small_transform):
+    rows = probing.layerwise_probe(lambda s: probing.random_init_model("tf_efficientnet_lite0", s), tiny_table,
+                                   ["blocks.2"], seeds=[0, 1], n_splits=2, transform=small_transform,
+                                   kind=probing.RANDOM)
+    assert sorted(set(rows["seed"])) == [0, 1] and set(rows["features"]) == {probing.RANDOM}
+    assert rows["dataset"].iloc[0] == "eurosat"
+
+
+def test_random_init_models_have_their_own_cache_identity():
+    a, b, a2 = (probing.random_init_model("tf_efficientnet_lite0", s) for s in (0, 1, 0))
+    assert a.course_weights != b.course_weights and a.course_weights == a2.course_weights
+    assert a.course_weights.startswith("random:seed=0:")
+    assert not np.allclose(a.conv_stem.weight.detach().numpy(), b.conv_stem.weight.detach().numpy())
+
+
+def test_stage_feature_matrices_share_one_cache_entry(lite0, tiny_table, small_transform):
+    first = probing.stage_feature_matrices(lite0, tiny_table, ["blocks.3"], transform=small_transform)
+    again = probing.stage_feature_matrices(lite0, tiny_table, ["blocks.3"], transform=small_transform)
+    assert set(first.layers) == {"blocks.3", features.POOLED} and again.from_cache
+    assert first.layers["blocks.3"].shape == (len(tiny_table), probing.stage_widths(lite0)["blocks.3"])
+
+
+def test_summarize_best_stage_reference_and_results_dict():
+    summary = probing.summarize(_toy_rows())
+    c = probing.curve(summary, "far")
+    assert list(c.index) == ["s0", "s1", "s2", "s3"]
+    assert c.loc["s2", "mean"] == pytest.approx(0.9) and c.loc["s2", "std"] == pytest.approx(0.02)
+    assert (c["n"] == 3).all()
+    assert probing.best_stage(summary, "far") == "s2"
+    assert probing.best_stage(summary, "far", probing.RANDOM) == "s1"
+    assert probing.reference(summary, "far", "raw pixels 16x16") == pytest.approx({"mean": 0.35, "std": 0.05, "n": 3})
+    out = probing.results_dict(summary)
+    assert out["far"][probing.PRETRAINED]["s3"] == {"mean": 0.85, "std": 0.02, "n": 3, "depth": 3}
+    assert out["far"]["raw pixels 16x16"]["mean"] == 0.35
+    with pytest.raises(Exception, match="no stage rows"):
+        probing.curve(summary, "near")
+
+
+def test_probe_scores_respect_groups():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), np.repeat([0, 1], 20)
+    groups = np.repeat(np.arange(10), 4)
+    scores = probing.probe_scores(X, y, groups=groups, n_splits=5, seeds=[0, 3])
+    assert [(s, f) for s, f, _ in scores] == [(s, f) for s in (0, 3) for f in range(5)]
+    assert all(0 <= a <= 1 for *_, a in scores)
+
+
+def test_filters_tiles_and_stats(lite0):
+    tiles = probing.filter_tiles(lite0)
+    assert tiles.shape == (32, 3, 3, 3) and tiles.min() >= 0 and tiles.max() <= 1
+    pre = probing.filter_stats(lite0)
+    rnd = probing.filter_stats(probing.random_init_model("tf_efficientnet_lite0", 0))
+    assert pre["n_filters"] == rnd["n_filters"] == 32
+    assert rnd["zero_filters"] == 0 and abs(rnd["colour_correlation"]) < 0.15
+    assert int(np.all(tiles == 0.5, axis=(1, 2, 3)).sum()) == pre["zero_filters"]  # unused filters: plain grey
+
+
+def test_plots_have_titles_labels_and_legends(lite0, tiny_table, small_transform):
+    import matplotlib.pyplot as plt
+
+    fig = probing.plot_layerwise(probing.summarize(_toy_rows()), ["far"], title="toy", raw_kind="raw pixels 16x16",
+                                 chance={"far": 0.5})
+    ax = fig.axes[0]
+    assert ax.get_title() == "toy" and "accuracy" in ax.get_ylabel() and "stage" in ax.get_xlabel()
+    assert len(ax.get_legend().get_texts()) == 3  # pretrained, random init, raw pixels
+    fig2 = probing.plot_filters({"pretrained": lite0})
+    assert fig2._suptitle.get_text() and fig2.axes[0].get_title()
+    fig3 = probing.plot_feature_map(lite0, tiny_table.paths[0], small_transform, "blocks.2", channel=3)
+    assert "blocks.2" in fig3.axes[1].get_title()
+    fig4 = probing.plot_stage_overview(lite0, tiny_table.paths[0], small_transform, ["bn1", "bn2"])
+    assert len(fig4.axes) == 3
+    plt.close("all")
+
+
+def test_feature_map_panel_builds_without_a_browser(lite0, tiny_table, small_transform):
+    panel = probing.feature_map_panel(lite0, {"a": tiny_table.paths[0], "b": tiny_table.paths[1]}, small_transform,
+                                      ["blocks.0", "blocks.5"])
+    image, stage, channel = panel.children[0].children
+    assert channel.max == probing.stage_widths(lite0)["blocks.5"] - 1
+    stage.value = "blocks.0"
+    assert channel.max == probing.stage_widths(lite0)["blocks.0"] - 1
+
+
+def test_top5_table(lite0, small_transform, tiny_table):
+    table = probing.top5_table(lite0, {"x": tiny_table.paths[0]}, small_transform)
+    assert list(table.columns) == ["image", "rank", "label", "probability"] and list(table["rank"]) == [1, 2, 3, 4, 5]
+    assert table["probability"].is_monotonic_decreasing
+
+
+# ----------------------------------------------------------------------------- exercises
+def _lab_summary():
+    """A summary shaped like the lab's: eurosat best at blocks.3, hymenoptera best at bn2, random best at blocks.1."""
+    stages = models.stage_names(models.load_model("tf_efficientnet_lite0", pretrained=False))
+    shapes = {("eurosat", probing.PRETRAINED): [0.5, 0.5, 0.78, 0.85, 0.89, 0.88, 0.87, 0.86, 0.86],
+              ("eurosat", probing.RANDOM): [0.5, 0.47, 0.56, 0.55, 0.55, 0.52, 0.49, 0.49, 0.49],
+              ("hymenoptera", probing.PRETRAINED): [0.66, 0.63, 0.69, 0.74, 0.8, 0.82, 0.92, 0.93, 0.94],
+              ("xray_normal_vs_pneumonia", probing.PRETRAINED): [0.8] * 8 + [0.93],
+              ("xray_normal_vs_pneumonia", probing.RANDOM): [0.85] * 8 + [0.92]}
+    rows = []
+    for (ds, kind), means in shapes.items():
+        for depth, (stage, m) in enumerate(zip(stages, means)):
+            rows += [dict(dataset=ds, features=kind, stage=stage, depth=depth, seed=0, fold=f, accuracy=m + d,
+                          n_images=100) for f, d in enumerate((-0.01, 0.01))]
+    rows += [dict(dataset="xray_normal_vs_pneumonia", features=k, stage="", depth=math.nan, seed=0, fold=f,
+                  accuracy=a, n_images=120) for k, a in (("raw pixels 16x16", 0.96), ("aspect ratio", 0.8))
+             for f in range(2)]
+    return probing.summarize(pd.DataFrame(rows, columns=probing.COLUMNS)), stages
+
+
+def _bind(ns):
+    return checks.bind_exercises(ns, lab01.EXERCISES)
+
+
+def test_exercises_are_not_attempted_with_blanks():
+    ns = {}
+    qs = _bind(ns)
+    ns.update(best_stage_eurosat=lab01.____, frozen_model=lab01.____, n_trainable=lab01.____, X_stage=lab01.____,
+              acc_stage=lab01.____, xray_lesson=lab01.____)
+    assert [q.outcome().status for q in qs] == ["not attempted"] * 4
+
+
+def test_q1_best_stage_far_domain():
+    summary, stages = _lab_summary()
+    ns = {"summary": summary}
+    q1 = _bind(ns)[0]
+    ns["best_stage_eurosat"] = "blocks.3"
+    q1.assert_check_passed()
+    for wrong, words in (("bn2", "final stage"), ("blocks.1", "random-init"), ("blocks.6", "highest mean"),
+                         ("layer3", "must be a stage name")):
+        ns["best_stage_eurosat"] = wrong
+        q1.assert_check_failed()
+        assert words in q1.last.message, (wrong, q1.last.message)
+    ns.pop("summary")
+    ns["best_stage_eurosat"] = "blocks.3"
+    assert q1.outcome().status == "not attempted" and "summary" in q1.last.message
+
+
+def test_q1_names_the_near_domain_mistake():
+    summary, _ = _lab_summary()
+    # hymenoptera's best (bn2) is also the final stage, so give the near domain a different best
+    summary.loc[(summary.dataset == "hymenoptera") & (summary.stage == "blocks.5"), "mean"] = 0.99
+    ns = {"summary": summary, "best_stage_eurosat": "blocks.5"}
+    q1 = _bind(ns)[0]
+    q1.assert_check_failed()
+    assert "near domain" in q1.last.message
+
+
+def test_q2_freeze_up_to_blocks3():
+    net = models.load_model("tf_efficientnet_lite0", pretrained=False)
+    models.freeze(net, until="blocks.3")
+    right = models.count_parameters(net, trainable_only=True)
+    total = models.count_parameters(net)
+    ns = {"frozen_model": net, "n_trainable": right}
+    q2 = _bind(ns)[1]
+    q2.assert_check_passed()
+    assert f"{right:,}" in q2.last.message
+    for wrong, words in ((total, "every parameter"), (total - right, "frozen"), ("many", "whole number")):
+        ns["n_trainable"] = wrong
+        q2.assert_check_failed()
+        assert words in q2.last.message, (wrong, q2.last.message)
+    ns["n_trainable"] = right
+    for until, words in (("blocks.2", "matches freezing up to 'blocks.2'"), ("blocks.4", "matches freezing up to"),
+                         (None, "only the head trains")):
+        other = models.load_model("tf_efficientnet_lite0", pretrained=False)
+        models.freeze(other, until=until)
+        ns["frozen_model"] = other
+        q2.assert_check_failed()
+        assert words in q2.last.message, (until, q2.last.message)
+    ns["frozen_model"] = models.load_model("tf_efficientnet_lite0", pretrained=False)
+    q2.assert_check_failed()
+    assert "nothing is frozen" in q2.last.message
+    ns["frozen_model"] = "a model"
+    q2.assert_check_failed()
+
+
+def _fake_feats(stages, n=20, seed=0):
+    widths = dict(zip(stages, [32, 16, 24, 40, 80, 112, 192, 320, 1280]))
+    rng = np.random.default_rng(seed)
+    layers = {s: rng.normal(size=(n, w)).astype(np.float32) for s, w in widths.items()}
+    return features.Features(layers, [f"{i}.jpg" for i in range(n)], None, "k", True, 0.0)
+
+
+def test_q3_probe_one_stage():
+    summary, stages = _lab_summary()
+    feats, rand = {"eurosat": _fake_feats(stages)}, {"eurosat": _fake_feats(stages, seed=1)}
+    want = float(probing.curve(summary, "eurosat").loc["blocks.4", "mean"])
+    ns = {"summary": summary, "feats": feats, "random_feats": rand, "n_splits": 5,
+          "X_stage": feats["eurosat"].layers["blocks.4"].copy(), "acc_stage": want}
+    q3 = _bind(ns)[2]
+    q3.assert_check_passed()
+    ns["acc_stage"] = want + 0.01
+    q3.assert_check_passed()
+    cases = ((dict(acc_stage=100 * want), "percentage"), (dict(acc_stage=1.0), "fitted on"),
+             (dict(acc_stage=want - 0.2), "cross-validated"), (dict(acc_stage={"mean": want}), "'mean'"),
+             (dict(X_stage=feats["eurosat"].layers["blocks.3"]), "['blocks.3']"),
+             (dict(X_stage=feats["eurosat"].layers["blocks.4"][:10]), "rows"),
+             (dict(X_stage=rand["eurosat"].layers["blocks.4"]), "random-init"),
+             (dict(X_stage=feats["eurosat"].layers["blocks.4"] * 2), "transform"))
+    for change, words in cases:
+        ns.update(X_stage=feats["eurosat"].layers["blocks.4"].copy(), acc_stage=want)
+        ns.update(change)
+        q3.assert_check_failed()
+        assert words in q3.last.message, (change.keys(), q3.last.message)
+
+
+def test_q3_runs_the_solution_for_real(lite0, tiny_table, small_transform):
+    """The solution's calls give what the check compares with (here on a tiny table, to stay fast)."""
+    from course_lib import train
+
+    stages = models.stage_names(lite0)
+    feats = {"eurosat": probing.stage_feature_matrices(lite0, tiny_table, stages, transform=small_transform)}
+    rows = probing.layerwise_probe(lite0, tiny_table, stages, seeds=[0], n_splits=2, transform=small_transform)
+    X = features.extract_features(lite0, tiny_table, layers=["blocks.4"], transform=small_transform, progress=False).X
+    acc = train.cross_val_probe(X, tiny_table.labels, n_splits=2, seed=0)["mean"]
+    ns = {"summary": probing.summarize(rows), "feats": feats, "X_stage": X, "acc_stage": acc, "n_splits": 2}
+    _bind(ns)[2].assert_check_passed()
+
+
+def test_q4_shortcut_lesson():
+    summary, _ = _lab_summary()
+    ns = {"summary": summary, "xray_lesson": "shortcut"}
+    q4 = _bind(ns)[3]
+    q4.assert_check_passed()
+    assert "raw pixels 16x16 96.0%" in q4.last.message and "aspect ratio 80.0%" in q4.last.message
+    for wrong, words in (("transfer", "not evidence of transfer"), ("overfit", "held-out"), ("pneumonia", "one of")):
+        ns["xray_lesson"] = wrong
+        q4.assert_check_failed()
+        assert words in q4.last.message
+
+
+# ----------------------------------------------------------------------------- the lab's claims
+@pytest.fixture(scope="module")
+def lab(run_lab):
+    run = run_lab(LAB)
+    assert run["status"] == "ok", f"{LAB} {run['status']} (executed copy: {run['executed']})"
+    from course_lib.notebooks import load_results
+
+    return load_results(run["results"])
+
+
+def _curve(r, ds, kind=probing.PRETRAINED):
+    return {s: v["mean"] for s, v in r["probe"][ds][kind].items()}
+
+
+def test_lab_settings_and_bookkeeping(lab):
+    assert (lab["profile"], lab["input_size"], lab["seeds"], lab["n_splits"]) == ("fast", 160, [lab["seed"]], 5)
+    assert lab["stages"] == ["bn1", *(f"blocks.{i}" for i in range(7)), "bn2"] and lab["final_stage"] == "bn2"
+    assert lab["n_images"] == {"hymenoptera": 397, "eurosat": 500, "xray_normal_vs_pneumonia": 120,
+                               "xray_bacteria_vs_virus": 60}
+    for ds in lab["n_images"]:
+        for kind in (probing.PRETRAINED, probing.RANDOM):
+            cells = lab["probe"][ds][kind]
+            assert set(cells) == set(lab["stages"]) and all(c["n"] == 5 for c in cells.values())
+            assert sorted(cells, key=lambda s: cells[s]["depth"]) == lab["stages"]  # the JSON sorts keys
+        assert lab["probe"][ds]["raw pixels 16x16"]["n"] == 5
+        means = _curve(lab, ds)
+        assert lab["best_stage"][ds] == max(means, key=means.get)
+
+
+def test_stage_shape_claims(lab):
+    """Text: at 160 px the first stage keeps an 80 x 80 grid of 32 channels, the last a 5 x 5 grid of 1280."""
+    shapes = lab["stage_shapes"]
+    assert shapes["bn1"] == [32, 80, 80] and shapes["bn2"] == [1280, 5, 5]
+    assert [shapes[s][1] for s in lab["stages"]] == sorted((shapes[s][1] for s in lab["stages"]), reverse=True)
+
+
+def test_pooled_is_the_last_stage_averaged(lab):
+    """Text: 'pooled' is bn2 averaged over space (difference 0)."""
+    assert lab["pooled_minus_last_stage_max_abs"] < 1e-5
+
+
+def test_filter_claims(lab):
+    """Text: pretrained 16 of 28 non-zero filters have the same pattern in R, G, B; 4 of 32 are zero; random filters'
+    colour kernels are uncorrelated and almost none shares a pattern (seeds 0-5: 0-2 such filters, |r| < 0.07)."""
+    pre, rnd = lab["filters"][probing.PRETRAINED], lab["filters"][probing.RANDOM]
+    assert (pre["zero_filters"], pre["n_filters"], pre["same_pattern_in_all_colours"]) == (4, 32, 16)
+    assert rnd["zero_filters"] == 0 and rnd["same_pattern_in_all_colours"] <= 3
+    assert abs(rnd["colour_correlation"]) < 0.15 and pre["colour_correlation"] > 0.3
+
+
+def test_prediction_claims(lab):
+    """Text: the ant and the bee get their own class with probability 0.9 or more; the satellite tiles and X-rays get
+    unrelated classes, one tile with more than 0.6; the dog is a German shepherd, the elephants a warthog, the empty
+    frame a hammerhead at 5%."""
+    p = lab["predictions"]
+    assert p["ant"]["top1"] == "ant" and p["bee"]["top1"] == "bee"
+    assert min(p["ant"]["probability"], p["bee"]["probability"]) >= 0.9
+    far = {"EuroSAT Pasture": "bulletproof vest", "EuroSAT SeaLake": "nematode", "EuroSAT Highway": "solar dish",
+           "X-ray NORMAL": "vault", "X-ray PNEUMONIA": "shower curtain"}
+    assert {k: p[k]["top1"] for k in far} == far
+    assert max(p[k]["probability"] for k in far) > 0.6
+    assert p["camera trap: dog"]["top1"] == "German shepherd" and p["camera trap: elephant"]["top1"] == "warthog"
+    assert p["camera trap: elephant"]["top2"] == "tusker"
+    assert p["camera trap: empty"]["top1"] == "hammerhead" and p["camera trap: empty"]["probability"] < 0.1
+
+
+def _pre_rnd_raw(lab, ds):
+    return _curve(lab, ds), _curve(lab, ds, probing.RANDOM), lab["probe"][ds]["raw pixels 16x16"]["mean"]
+
+
+def test_first_stage_claims(lab):
+    """Text: after bn1, pretrained and random features probe within 5 points of each other on both data sets
+    (seeds 0-4: largest gap 0.044)."""
+    for ds in ("hymenoptera", "eurosat"):
+        pre, rnd, _ = _pre_rnd_raw(lab, ds)
+        assert abs(pre["bn1"] - rnd["bn1"]) <= 0.06, ds
+
+
+def test_near_domain_claims(lab):
+    """Text: ants vs bees climbs from about 0.65 after bn1 (within 0.1 of raw pixels) to 0.93-0.95 after bn2, the last
+    stages best; random weights fall with depth after blocks.2; pretrained beats random by 30-40 points at the last
+    stage. Seeds 0-4 at 160 px: bn2 0.932-0.944, bn1 - raw 0.033-0.081, random blocks.2 - bn2 0.09-0.15, random max
+    0.68-0.73, pretrained - random at bn2 0.305-0.400."""
+    pre, rnd, raw = _pre_rnd_raw(lab, "hymenoptera")
+    assert pre["bn2"] >= 0.90 and 0.58 <= pre["bn1"] <= 0.72
+    assert pre["bn2"] - pre["bn1"] >= 0.20 and pre["blocks.6"] > pre["blocks.4"] > pre["blocks.2"] > pre["blocks.0"]
+    assert max(pre["bn1"], pre["blocks.0"]) - raw <= 0.12
+    assert lab["best_stage"]["hymenoptera"] in ("blocks.5", "blocks.6", "bn2")
+    assert rnd["blocks.2"] - rnd["bn2"] >= 0.04 and max(rnd.values()) <= 0.78
+    assert pre["bn2"] - rnd["bn2"] >= 0.25
+
+
+def test_far_domain_claims(lab):
+    """Text: on EuroSAT blocks.3 or blocks.4 probe better than the final features, by 3 to 5 points; pretrained beats
+    random init by 36-38 points at the last stage (26-33 between the best stages) and raw pixels by more than 50.
+    Seeds 0-4 at 160 px: best - final 0.028-0.052, bn2 gap 0.36-0.38, best-vs-best 0.26-0.33, best - raw >= 0.57."""
+    pre, rnd, raw = _pre_rnd_raw(lab, "eurosat")
+    assert lab["best_stage"]["eurosat"] in ("blocks.3", "blocks.4")
+    assert max(pre["blocks.3"], pre["blocks.4"]) - pre["bn2"] >= 0.01
+    assert pre["bn2"] - rnd["bn2"] >= 0.30 and max(pre.values()) - max(rnd.values()) >= 0.22
+    assert max(pre.values()) - raw >= 0.50
+
+
+def test_xray_shortcut_claims(lab):
+    """Text: NORMAL vs PNEUMONIA: pretrained 0.92-0.95 after bn2 and 0.97-1.00 in the middle; random 0.89-0.93 after
+    bn2; 16 x 16 raw pixels 0.96-0.99, as high as the pretrained final features or higher; aspect ratio alone 0.80.
+    Seeds 0-4: raw - pretrained bn2 +0.008..+0.05, pretrained bn2 - random bn2 0..0.058."""
+    ds = "xray_normal_vs_pneumonia"
+    pre, rnd, raw = _pre_rnd_raw(lab, ds)
+    assert max(pre.values()) >= 0.95 and pre["bn2"] >= 0.88
+    assert raw >= 0.90 and raw >= pre["bn2"] - 0.03
+    assert rnd["bn2"] >= pre["bn2"] - 0.08
+    assert 0.72 <= lab["probe"][ds]["aspect ratio"]["mean"] <= 0.88
+
+
+def test_bacteria_vs_virus_is_inconclusive(lab):
+    """Text: everything lands between 0.45 and 0.72 with fold spreads of 5 to 22 points; the pretrained final features
+    are no better than random init or raw pixels. Seeds 0-4: all 0.45-0.717, pretrained bn2 - max(random bn2, raw)
+    at most +0.05."""
+    ds = "xray_bacteria_vs_virus"
+    pre, rnd, raw = _pre_rnd_raw(lab, ds)
+    cells = [*lab["probe"][ds][probing.PRETRAINED].values(), *lab["probe"][ds][probing.RANDOM].values(),
+             lab["probe"][ds]["raw pixels 16x16"], lab["probe"][ds]["aspect ratio"]]
+    assert all(0.35 <= c["mean"] <= 0.80 for c in cells)
+    assert float(np.median([c["std"] for c in cells])) >= 0.05
+    assert pre["bn2"] <= max(rnd["bn2"], raw) + 0.08
