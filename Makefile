@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml requirements/ci-constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# Learners work in my-labs/: the student copy of each lab (exercise stubs), written once and never overwritten.
 lab: $(STAMP)
+	$(VENV)/bin/python -m course_lib.copies --workspace my-labs
 	MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
-	$(VENV)/bin/python -m jupyter lab notebooks/00_setup.ipynb
+	$(VENV)/bin/python -m jupyter lab my-labs/00_setup.ipynb
 
 # The slide tests open each deck in Debian's headless chromium: installed on first use (a no-op when present).
 browser:

@@ -250,14 +250,44 @@ def write_all(notebooks: Sequence[str | Path] | None = None, out_dir: str | Path
     return [write_copies(nb, out_dir) for nb in notebooks]
 
 
+def write_workspace(folder: str | Path = env.PROJECT_ROOT / "my-labs") -> list[Path]:
+    """The learner's own copies (``make lab``): the student copy of each lab that `folder` does not hold yet.
+
+    An existing file is never touched, so answers and notes survive every ``make lab``; delete a file to get a fresh
+    copy of that lab. Returns the files written.
+    """
+    import nbformat
+    from .notebooks import list_notebooks
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for lab in list_notebooks():
+        target = folder / lab.name
+        if target.exists():
+            continue
+        student, _ = make_copies(nbformat.read(lab, as_version=4), lab.name)
+        tmp = target.with_suffix(".ipynb.tmp")
+        nbformat.write(student, tmp)
+        os.replace(tmp, target)
+        written.append(target)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.copies",
         description="Write build/student/<lab>.ipynb (exercise stubs) and build/instructor/<lab>.ipynb (answers).")
     parser.add_argument("notebooks", nargs="*", help="labs (default: every notebooks/NN_*.ipynb)")
     parser.add_argument("--out", default=str(OUT_DIR), help="folder that gets student/ and instructor/ (build)")
+    parser.add_argument("--workspace", metavar="DIR", help="instead: write the student copy of each lab that DIR "
+                        "lacks, never overwriting one (make lab uses my-labs/)")
     args = parser.parse_args(argv)
     try:
+        if args.workspace:
+            for path in write_workspace(args.workspace):
+                print(f"new student copy: {path}")
+            return 0
         for c in write_all(args.notebooks or None, args.out):
             print(f"{c.lab}: {c.exercises} exercise(s) -> {c.student} | {c.instructor}")
     except CourseLibError as e:

@@ -31,12 +31,7 @@ COLORS = {"hymenoptera": "#4C72B0", "eurosat": "#DD8452", "xray_normal_vs_pneumo
 _FALLBACK_COLORS = ("#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 
 
-def one_blas_thread():
-    """Fit probes on one BLAS thread: on a busy 2-core machine OpenBLAS's spinning threads made one 5-fold probe
-    on 1280-wide EuroSAT features take 75 s instead of 12 s (measured); on an idle machine it changes little."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
+one_blas_thread = env.one_blas_thread   # kept under this name for the labs that call it
 
 
 def set_threads_for_load() -> int:
@@ -222,6 +217,26 @@ def reference(summary: pd.DataFrame, dataset: str, kind: str) -> dict:
         raise CourseLibError(f"expected one {kind!r} row for {dataset!r}, found {len(rows)}.")
     r = rows.iloc[0]
     return {"mean": float(r["mean"]), "std": float(r["std"]), "n": int(r["n"])}
+
+
+def paired_folds(rows: pd.DataFrame, dataset: str, a: tuple[str, str], b: tuple[str, str]) -> tuple[list, list]:
+    """Per-fold accuracies of two feature sets, each given as ``(kind, stage)``, on the same (seed, fold) pairs.
+
+    The folds depend only on the seed and the labels, so pretrained and random-init probes of one seed share them:
+    the paired differences are what :func:`course_lib.claims.record` needs for a verdict.
+    """
+    def one(kind: str, stage: str) -> pd.Series:
+        sel = rows[(rows["dataset"] == dataset) & (rows["features"] == kind) & (rows["stage"] == stage)]
+        if sel.empty:
+            raise CourseLibError(f"no probe rows for dataset={dataset!r}, features={kind!r}, stage={stage!r}; "
+                                 f"stages there: {sorted(set(rows.loc[rows['dataset'] == dataset, 'stage']))}.")
+        return sel.set_index(["seed", "fold"])["accuracy"]
+
+    x, y = one(*a), one(*b)
+    common = x.index.intersection(y.index)
+    if common.empty:
+        raise CourseLibError(f"{a} and {b} on {dataset!r} share no (seed, fold): probe them with the same seeds.")
+    return [float(v) for v in x[common]], [float(v) for v in y[common]]
 
 
 def summary_table(summary: pd.DataFrame, datasets: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:

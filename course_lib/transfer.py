@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import env
 from .errors import CourseLibError
 
 LOG_2PI = math.log(2 * math.pi)
@@ -61,12 +62,7 @@ class Spectrum:
         return len(self.eig)
 
 
-def one_blas_thread():
-    """Run small linear algebra on one BLAS thread: on a busy 2-core machine OpenBLAS's spinning threads made a
-    244 x 1280 SVD take 10 s instead of 0.07 s (measured); on an idle one the difference is negligible."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
+one_blas_thread = env.one_blas_thread   # kept under this name for the labs that call it
 
 
 def spectrum(X) -> Spectrum:

@@ -11,6 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("COURSE_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
 os.environ.setdefault("COURSE_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Lab kernels (papermill, nbval) import the course_lib of this checkout, even when the environment has the kit
+# installed from another folder (a reused virtual environment, another clone).
+_others = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *_others])
+# A relative data folder would resolve against each kernel's working directory (notebooks/): make it absolute.
+os.environ["COURSE_DATA_DIR"] = str(Path(os.environ["COURSE_DATA_DIR"]).resolve())
 
 
 @pytest.fixture(scope="session")

@@ -78,3 +78,32 @@ def test_claims_command_builds_the_report(tmp_path):
                        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert out.exists() and "**supported**" in out.read_text() and "not measured" in out.read_text()
+
+
+@pytest.mark.notebooks
+def test_every_registered_claim_is_measured_when_the_labs_run(run_lab):
+    """Executing the labs' fast profile leaves ledger entries for every registered claim (its lab exists), each
+    with a verdict, and the report built from those ledgers lists no claim as "not measured"."""
+    from course_lib.notebooks import list_notebooks
+
+    labs = {p.stem for p in list_notebooks()}
+    entries, seen = [], set()
+    for cid in claims.list_claims():
+        lab = claims.get_claim(cid).lab
+        assert lab in labs, (cid, lab)
+        run = run_lab(lab)
+        assert run["status"] == "ok", (lab, run["status"])
+        ledger = claims.ledger_path(run["results"])
+        if lab not in seen:
+            seen.add(lab)
+            entries += claims.load_ledger(ledger)
+        mine = [e for e in entries if e["claim"] == cid]
+        assert mine, f"{lab} recorded nothing for {cid!r} in {ledger}"
+        for e in mine:
+            assert e["profile"] == "fast" and e["verdict"] in (claims.SUPPORTED, claims.CONTRADICTED,
+                                                               claims.INCONCLUSIVE), e
+            assert e["quoted"] is not None or (len(e["a"]) == len(e["b"]) == e["n"] >= 1), e
+    text = claims.report_markdown(entries)
+    assert claims.NOT_MEASURED not in text
+    for cid in claims.list_claims():
+        assert f"| {cid} |" in text

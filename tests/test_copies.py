@@ -141,3 +141,43 @@ def test_command_writes_both_copies_of_every_lab(tmp_path, capsys):
             nbformat.validate(nb)
             assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     assert "00_setup:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lab", [p for p in list_notebooks() if not p.name.startswith("00")], ids=lambda p: p.stem)
+def test_every_lab_marks_a_checked_solution_for_each_exercise(lab):
+    """Each exercise of the lab has a worked answer; the student copy gets its stub, and the instructor copy is the
+    lab itself plus a cell that fails if any answer does not pass its check, so executing the lab in CI (nbval and
+    papermill) executes the instructor copy."""
+    import ast
+    import importlib
+
+    exercises = importlib.import_module(f"course_lib.exercises.lab{lab.name[:2]}").EXERCISES
+    nb = nbformat.read(lab, as_version=4)
+    student, instructor = copies.make_copies(nb, lab.name)          # raises SolutionLeak if an answer shows
+    answers = [c for c in nb.cells if copies.is_solution(c)]
+    assert len(answers) == len(exercises) >= 3
+    code = lambda book: [c.source for c in book.cells if c.cell_type == "code"]
+    assert code(instructor) == code(nb)
+    guard = [c for c in nb.cells if "instructor" in c.metadata.get("tags", [])]
+    assert len(guard) == 1 and "assert_check_passed" in guard[0].source
+    for k in range(1, len(exercises) + 1):
+        assert f"q{k}" in guard[0].source
+    stubs = [c.source for c in student.cells if "exercise" in c.metadata.get("tags", [])]
+    assert len(stubs) == len(exercises)
+    for k, stub in enumerate(stubs, 1):
+        assert "____" in stub and f"q{k}.check()" in stub, stub
+    assert not any("assert_check_passed" in s for s in code(student))
+    for source in code(student):
+        ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+
+
+def test_workspace_copies_student_labs_once_and_never_overwrites(tmp_path):
+    made = copies.write_workspace(tmp_path)
+    assert sorted(p.name for p in made) == sorted(p.name for p in list_notebooks())
+    lab = tmp_path / "01_hierarchical_features.ipynb"
+    nb = nbformat.read(lab, as_version=4)
+    assert nb.metadata["course_kit"]["copy"] == "student"
+    nb.cells[0].source += "\n\nmy notes"                             # the learner's work
+    nbformat.write(nb, lab)
+    assert copies.write_workspace(tmp_path) == []                    # nothing rewritten
+    assert "my notes" in nbformat.read(lab, as_version=4).cells[0].source

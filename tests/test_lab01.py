@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 
 from course_lib import checks, data, features, models, probing  # noqa: E402
 from course_lib.exercises import lab01  # noqa: E402
+from course_lib.errors import CourseLibError  # noqa: E402
 
 LAB = "01_hierarchical_features"
 
@@ -82,6 +83,19 @@ def test_layerwise_probe_draws_one_random_network_per_seed(tiny_table, small_tra
                                    kind=probing.RANDOM)
     assert sorted(set(rows["seed"])) == [0, 1] and set(rows["features"]) == {probing.RANDOM}
     assert rows["dataset"].iloc[0] == "eurosat"
+
+
+def test_paired_folds_aligns_two_feature_sets_on_the_same_folds():
+    def rows(kind, stage, accs):
+        return [{"dataset": "d", "features": kind, "stage": stage, "depth": 1, "seed": s, "fold": f, "accuracy": a,
+                 "n_images": 10} for (s, f), a in accs.items()]
+    table = pd.DataFrame(rows(probing.PRETRAINED, "bn2", {(0, 0): 0.9, (0, 1): 0.8, (1, 0): 0.7})
+                         + rows(probing.RANDOM, "bn2", {(1, 0): 0.4, (0, 1): 0.3, (0, 0): 0.5, (2, 0): 0.1}),
+                         columns=probing.COLUMNS)
+    a, b = probing.paired_folds(table, "d", (probing.PRETRAINED, "bn2"), (probing.RANDOM, "bn2"))
+    assert a == [0.9, 0.8, 0.7] and b == [0.5, 0.3, 0.4]      # (seed 2, fold 0) has no partner: left out
+    with pytest.raises(CourseLibError, match="stages there"):
+        probing.paired_folds(table, "d", (probing.PRETRAINED, "blocks.9"), (probing.RANDOM, "bn2"))
 
 
 def test_random_init_models_have_their_own_cache_identity():
@@ -432,3 +446,13 @@ def test_bacteria_vs_virus_is_inconclusive(lab):
     assert all(0.35 <= c["mean"] <= 0.80 for c in cells)
     assert float(np.median([c["std"] for c in cells])) >= 0.05
     assert pre["bn2"] <= max(rnd["bn2"], raw) + 0.08
+
+
+@pytest.mark.notebooks
+def test_claims_ledger_entries(lab):
+    """Text: the lab records both claims; "transfers poorly to satellite images" is contradicted on EuroSAT."""
+    verdicts = lab["claims"]
+    assert set(verdicts) == {"hierarchy/eurosat", "far_domain_poor/eurosat", "far_domain_poor/xray_bacteria_vs_virus"}
+    assert verdicts["far_domain_poor/eurosat"] == "contradicted"
+    facts = lab["facts"]["eurosat"]
+    assert facts["final"] - facts["final_random"] > 0.30

@@ -162,7 +162,8 @@ def test_use_fastest_threads_keeps_the_faster_setting():
     try:
         out = strategies.use_fastest_threads(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), input_size=32)
         assert out["threads"] == torch.get_num_threads() and set(out["seconds_per_batch"]) >= {"1"}
-        assert str(out["threads"]) == min(out["seconds_per_batch"], key=out["seconds_per_batch"].get)
+        timings = out["seconds_per_batch"]            # rounded to 0.1 ms: a tie is possible, a slower pick is not
+        assert timings[str(out["threads"])] == min(timings.values())
     finally:
         torch.set_num_threads(before)
 
