@@ -206,6 +206,62 @@ def report_markdown(entries: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_claim(claim_id: str, entries: list[dict]):
+    """One small figure per claim: each measurement's A - B with its interval, against zero and the claim's margin
+    (quoted figures: quoted minus reference, against the tolerance). Colour = verdict."""
+    import matplotlib.pyplot as plt
+
+    claim = get_claim(claim_id)
+    mine = [e for e in entries if e["claim"] == claim_id and e.get("diff") is not None]
+    if not mine:
+        raise CourseLibError(f"no measurement of {claim_id!r} to plot; run its lab ({claim.lab}) first.")
+    colours = {SUPPORTED: "#55A868", CONTRADICTED: "#C44E52", INCONCLUSIVE: "#8C8C8C"}
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(mine) + 1.3))
+    for i, e in enumerate(mine):
+        ax.errorbar(e["diff"], i, xerr=[[e["diff"] - e["low"]], [e["high"] - e["diff"]]], fmt="o", capsize=3,
+                    color=colours.get(e["verdict"], "black"))
+    ax.axvline(0, color="black", lw=0.8)
+    if mine[0].get("quoted") is not None:
+        tol = mine[0]["tolerance"]
+        ax.axvspan(-tol, tol, color="#55A868", alpha=0.12, label=f"within tolerance (±{tol:g})")
+        ax.set_xlabel(f"quoted minus reference ({mine[0].get('unit') or 'units'})")
+    else:
+        if claim.margin:
+            ax.axvline(claim.margin, color="grey", ls="--", lw=0.8, label=f"margin {claim.margin:g}")
+        ax.set_xlabel(f"{claim.a or 'A'} minus {claim.b or 'B'} (mean, {CONFIDENCE:.0%} interval)")
+    ax.set_yticks(range(len(mine)), [f"{e.get('note') or e['claim']} [{e.get('profile') or '-'}]"[:60] for e in mine],
+                  fontsize=7)
+    ax.invert_yaxis()
+    ax.set_title(f"{claim_id}: " + ", ".join(sorted({e['verdict'] for e in mine})), fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def write_report(entries: list[dict], out: str | os.PathLike) -> Path:
+    """The markdown report at `out`, with one plot per measured claim beside it (``<claim>.png``), linked below the
+    table. Returns the report's path."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = [report_markdown(entries), "## Plots", ""]
+    for cid in list_claims():
+        if any(e["claim"] == cid and e.get("diff") is not None for e in entries):
+            fig = plot_claim(cid, entries)
+            png = out.with_name(f"{cid}.png")
+            with atomic_write(png, "wb") as f:
+                fig.savefig(f, format="png", dpi=110)
+            plt.close(fig)
+            lines += [f"### {cid}", "", f"![{cid}]({png.name})", ""]
+        else:
+            lines += [f"### {cid}", "", f"{NOT_MEASURED}: run {get_claim(cid).lab} to measure it.", ""]
+    with atomic_write(out, "w") as f:
+        f.write("\n".join(lines))
+    return out
+
+
 # --------------------------------------------------------------------------- the claims the course teaches
 for _c in (
     Claim("hierarchy", "Early layers learn generic features, late layers task-specific ones.",

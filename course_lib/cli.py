@@ -54,12 +54,10 @@ def _claims(args) -> int:
     from . import claims
 
     entries = claims.collect(args.results)
-    text = claims.report_markdown(entries)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text)
-    print(f"({len(entries)} measurements from {args.results}; report written to {out})")
+    out = claims.write_report(entries, Path(args.out))
+    print(claims.report_markdown(entries))
+    print(f"({len(entries)} measurements from {args.results}; report and one plot per measured claim written to "
+          f"{out.parent})")
     return 0
 
 

@@ -17,6 +17,8 @@ Used in: 02.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ import torch
 from torch import nn
 
 from . import data, env, features, models, train
+from ._atomic import atomic_write
 from .errors import CourseLibError
 
 STRATEGIES = ("probe", "last_k", "full_ft", "scratch")
@@ -375,10 +378,32 @@ def recalibrate_batchnorm(model: nn.Module, dataset, batch_size: int = 64) -> nn
     return model
 
 
+def _run_cache_path(name: str, task: Task, n_per_class, seed: int, epochs: int, settings: dict):
+    """Where one finished run's row is kept: its key covers everything the run depends on (strategy, data, model
+    weights, transforms, settings, library versions and this kit's training code), so a changed input means a new
+    run, never a stale number."""
+    import timm
+    from pathlib import Path
+
+    code = hashlib.sha256()
+    for module in (train, features):
+        code.update(Path(module.__file__).read_bytes())
+    code.update(Path(__file__).read_bytes())
+    key = {"strategy": name, "dataset": task.name, "model": task.model_name, "input_size": task.input_size,
+           "weights": getattr(task.model, "course_weights", None),
+           "train": [[str(p) for p in task.train.paths], [int(y) for y in task.train.labels]],
+           "val": [[str(p) for p in task.val.paths], [int(y) for y in task.val.labels]],
+           "transforms": [repr(task.train_transform), repr(task.eval_transform)],
+           "n_per_class": n_per_class, "seed": int(seed), "epochs": int(epochs), **settings,
+           "versions": [torch.__version__, timm.__version__, np.__version__], "code": code.hexdigest()}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return env.cache_dir() / "runs" / f"{task.name}-{name}-{digest}.json"
+
+
 def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: int = 0, epochs: int = 3, *,
                  k: int = 2, lr_head: float = 1e-2, lr_backbone: float = 1e-4, lr_scratch: float = 1e-3,
                  batch_size: int = 32, min_steps: int = 10, freeze_bn: bool = True, history: bool = False,
-                 keep_model: bool = False) -> dict:
+                 keep_model: bool = False, cache: bool = True) -> dict:
     """Train one strategy on `n_per_class` training images per class (None: all) and score it on the whole val set.
 
     ``probe``: logistic regression on the cached features (:func:`fit_probe`). ``head``, ``last_k``, ``full_ft``: a
@@ -392,10 +417,20 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
     Returns a flat row: data set, strategy, size, seed, accuracy, balanced accuracy, trainable parameters, seconds
     (the whole run), seconds per epoch, learning rates and how far the backbone moved (``weight_change``).
     ``history`` also scores after every epoch (one extra validation pass each); ``keep_model`` adds ``"model"``.
+    With ``cache`` (and neither of those), a finished run's row is kept on disk (written atomically) and a later
+    call with the same inputs returns it (``from_cache`` True; ``seconds`` stays the measured time): re-running a lab
+    repeats no training, and an interrupted sweep resumes after its last finished run.
     """
     known = (*STRATEGIES, "head", "lp_ft")
     if name not in known:
         raise CourseLibError(f"unknown strategy {name!r}; choose one of {list(known)}.")
+    cached = None
+    if cache and not history and not keep_model:
+        cached = _run_cache_path(name, task, n_per_class, seed, epochs,
+                                 dict(k=k, lr_head=lr_head, lr_backbone=lr_backbone, lr_scratch=lr_scratch,
+                                      batch_size=batch_size, min_steps=min_steps, freeze_bn=freeze_bn))
+        if cached.exists():
+            return {**json.loads(cached.read_text()), "from_cache": True}
     idx = task.subset(n_per_class, seed)
     size = ALL if n_per_class in (None, ALL) else int(n_per_class)
     row = {"dataset": task.name, "strategy": name, "size": str(size), "n_per_class": len(idx) / task.num_classes,
@@ -442,6 +477,11 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
         row["history"] = [h.get("val_acc") for h in hist]
     if keep_model:
         row["model"] = model
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(cached, "w") as f:
+            json.dump(row, f, default=float)
+    row["from_cache"] = False
     return row
 
 

@@ -78,10 +78,27 @@ def test_claims_command_builds_the_report(tmp_path):
                        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert out.exists() and "**supported**" in out.read_text() and "not measured" in out.read_text()
+    assert (tmp_path / "pretrained_beats_scratch.png").stat().st_size > 1000     # a plot per measured claim
+    assert "![pretrained_beats_scratch](pretrained_beats_scratch.png)" in out.read_text()
+    assert not (tmp_path / "hierarchy.png").exists()                            # not measured: no plot, a line
+
+
+def test_claim_plot_shows_each_measurement(tmp_path):
+    ledger = claims.ledger_path(tmp_path / "03.json")
+    claims.record(ledger, "start_small", a=[0.93, 0.92, 0.94], b=[0.93, 0.93, 0.93], note="hymenoptera")
+    claims.record(ledger, "start_small", a=[0.85, 0.86, 0.84], b=[0.86, 0.85, 0.86], note="eurosat")
+    claims.record(ledger, "quoted_figures", quoted=74.9, reference=76.13, tolerance=0.5, unit="% top-1")
+    entries = claims.collect(tmp_path)
+    fig = claims.plot_claim("start_small", entries)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["hymenoptera [-]", "eurosat [-]"]
+    assert claims.plot_claim("quoted_figures", entries).axes[0].get_xlabel().startswith("quoted minus reference")
+    with pytest.raises(CourseLibError, match="run its lab"):
+        claims.plot_claim("hierarchy", entries)
 
 
 @pytest.mark.notebooks
-def test_every_registered_claim_is_measured_when_the_labs_run(run_lab):
+def test_every_registered_claim_is_measured_when_the_labs_run(run_lab, tmp_path):
     """Executing the labs' fast profile leaves ledger entries for every registered claim (its lab exists), each
     with a verdict, and the report built from those ledgers lists no claim as "not measured"."""
     from course_lib.notebooks import list_notebooks
@@ -105,5 +122,7 @@ def test_every_registered_claim_is_measured_when_the_labs_run(run_lab):
             assert e["quoted"] is not None or (len(e["a"]) == len(e["b"]) == e["n"] >= 1), e
     text = claims.report_markdown(entries)
     assert claims.NOT_MEASURED not in text
+    report = claims.write_report(entries, tmp_path / "REPORT.md").read_text()
     for cid in claims.list_claims():
-        assert f"| {cid} |" in text
+        assert f"| {cid} |" in text and f"![{cid}]({cid}.png)" in report
+        assert (tmp_path / f"{cid}.png").stat().st_size > 1000

@@ -453,3 +453,21 @@ def test_decision_table_and_crossings_come_from_the_sweep(lab):
             assert cell["strategy"] in cell["ties"] and cell["accuracy"] >= best["mean"] - margin - 1e-9
     assert "probe" in d["near"]["5"]["ties"] and "probe" in d["near"]["10"]["ties"]
     assert all(set(c) >= {"dataset", "a", "b", "n_per_class"} for c in lab["crossings"])
+
+
+def test_finished_runs_are_cached_and_a_changed_input_runs_again(lite0, tmp_path, monkeypatch):
+    """A second identical run returns the first one's row from disk; another seed, size or setting trains anew."""
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    task = strategies.prepare_task(lite0, "chest_xray", input_size=32, task="normal_vs_pneumonia")  # 120 small images
+    run = dict(epochs=1, min_steps=1, batch_size=8)
+    first = strategies.run_strategy("last_k", task, 2, seed=0, **run)
+    again = strategies.run_strategy("last_k", task, 2, seed=0, **run)
+    assert not first["from_cache"] and again["from_cache"]
+    assert {k: v for k, v in again.items() if k != "from_cache"} == {k: v for k, v in first.items() if k != "from_cache"}
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 1 and not list((tmp_path / "runs").glob(".tmp-*"))
+    for changed in (dict(seed=1), dict(n_per_class=3), dict(lr_backbone=1e-3)):
+        args = {"seed": 0, "n_per_class": 2, **run, **changed}
+        n = args.pop("n_per_class")
+        assert not strategies.run_strategy("last_k", task, n, **args)["from_cache"], changed
+    assert not strategies.run_strategy("last_k", task, 2, seed=0, cache=False, **run)["from_cache"]
+    assert "model" in strategies.run_strategy("last_k", task, 2, seed=0, keep_model=True, **run)  # never cached
