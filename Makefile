@@ -38,6 +38,7 @@ doctor: $(STAMP)
 
 bench: $(STAMP)
 	$(RUN) $(VENV)/bin/python benchmarks/run.py
+	$(RUN) $(VENV)/bin/python benchmarks/bench_latency_vs_timm.py
 
 strip: $(STAMP)
 	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
