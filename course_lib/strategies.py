@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import data, env, features, models, train
+from . import bench, data, env, features, models, train
 from ._atomic import atomic_write
 from .errors import CourseLibError
 
@@ -131,28 +131,8 @@ class TensorSet(torch.utils.data.Dataset):
 
 
 def use_fastest_threads(model: nn.Module, input_size: int = 112, batch_size: int = 8, repeats: int = 1) -> dict:
-    """Time a forward pass with every core and with one thread, and keep the faster setting; returns the timings.
-
-    On an idle machine all cores win. When other processes keep the cores busy, torch's threads wait for each other
-    at every layer: on the course machines 2 threads measured 5-15x *slower* than 1 (1.3-3 s against 0.2 s per batch
-    of 16 at 112 px), which turns minutes into an hour. Numbers can differ in the last digits between settings.
-    """
-    import copy as _copy
-
-    probe_model = _copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
-    x = torch.randn(batch_size, 3, input_size, input_size).contiguous(memory_format=torch.channels_last)
-    timings = {}
-    for n in sorted({env.set_threads(), 1}, reverse=True):
-        torch.set_num_threads(n)
-        with torch.inference_mode():
-            probe_model(x)  # warm-up
-            t0 = time.perf_counter()
-            for _ in range(repeats):
-                probe_model(x)
-        timings[n] = (time.perf_counter() - t0) / repeats
-    best = min(timings, key=timings.get)
-    torch.set_num_threads(best)
-    return {"threads": best, "seconds_per_batch": {str(k): round(v, 4) for k, v in timings.items()}}
+    """One core or all of them, whichever runs `model` faster here (see :func:`course_lib.bench.fastest_threads`)."""
+    return bench.fastest_threads(model, input_size, batch_size, steps=repeats)
 
 
 # ----------------------------------------------------------------------------- one task, prepared once

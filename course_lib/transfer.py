@@ -383,7 +383,6 @@ def truncate(model: nn.Module, stage: str) -> nn.Module:
     Later blocks and the 1x1 head convolution are dropped; global pooling and a classifier (same number of
     classes) sit on the stage's channels, so its pooled features equal ``extract_features(layers=[stage])``.
     """
-    from . import models
 
     children = dict(model.named_children())
     if not {"conv_stem", "blocks", "conv_head"} <= set(children):

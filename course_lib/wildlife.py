@@ -631,27 +631,18 @@ def pipeline_latency(classifier: torch.nn.Module, detector: torch.nn.Module | No
 
 def fastest_threads(model: torch.nn.Module, input_size: int = 128, candidates: Sequence[int] | None = None,
                     batch_size: int = 2, steps: int = 2, blas_threads: int | None = 1) -> int:
-    """Time a few forward passes with each thread count and keep the fastest for torch; give the BLAS libraries
-    of NumPy and SciPy (scikit-learn's probes) `blas_threads` (None: the same count), through threadpoolctl.
+    """The faster torch thread count for `model` here (:func:`course_lib.bench.fastest_threads`), and
+    `blas_threads` for the BLAS libraries of NumPy and SciPy (None: the same count), through threadpoolctl.
 
-    On a quiet machine all cores win; on a shared one (other jobs on the same 2 cores) threads that wait for each
-    other can make 2 threads many times slower than 1: measured, not assumed. The probes' problems are tiny
-    (under 100 x 1280), and SciPy's L-BFGS-B makes many small BLAS calls: with 2 BLAS threads on a busy machine one
-    probe fit took 0.5 s of CPU here, with 1 thread 0.02 s. Both settings stay in force for the process.
-    Returns the torch thread count.
+    The probes' problems are tiny (under 100 x 1280), and SciPy's L-BFGS-B makes many small BLAS calls: with 2 BLAS
+    threads on a busy machine one probe fit took 0.5 s of CPU here, with 1 thread 0.02 s. Both settings stay in
+    force for the process. Returns the torch thread count.
     """
     import scipy.optimize  # noqa: F401 - load SciPy's own BLAS now: threadpoolctl limits only loaded libraries
     import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits
 
-    n = env.set_threads()
-    candidates = sorted(set(candidates or (1, n)))
-    times = {}
-    for t in candidates:
-        torch.set_num_threads(t)
-        times[t] = bench.measure_latency(model, batch_size, input_size, warmup=1, steps=steps, device="cpu").ms_per_batch
-    best = min(times, key=times.get)
-    torch.set_num_threads(best)
+    best = bench.fastest_threads(model, input_size, batch_size, steps=steps, candidates=candidates)["threads"]
     threadpool_limits(limits=blas_threads or best, user_api="blas")
     return best
 

@@ -221,3 +221,17 @@ def test_benchmark_table_has_one_row_per_model():
     assert list(table["name"]) == ["Sequential", "FailsAboveFour"]
     assert table["error"].isna().tolist() == [True, False]
     assert {"params_m", "gflops", "gmacs", "ms_bs1", "img_s_bs1", "peak_mem_mb"} <= set(table.columns)
+
+
+def test_fastest_threads_keeps_the_fastest_candidate_and_leaves_the_model_alone():
+    before = torch.get_num_threads()
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+    weight = model[0].weight.detach().clone()
+    try:
+        out = bench.fastest_threads(model, input_size=32, batch_size=2, candidates=(1, 2))
+        timings = out["seconds_per_batch"]
+        assert set(timings) == {"1", "2"} and out["threads"] in (1, 2)
+        assert torch.get_num_threads() == out["threads"] and timings[str(out["threads"])] == min(timings.values())
+        assert torch.equal(model[0].weight, weight) and model[0].weight.is_contiguous()   # not channels_last
+    finally:
+        torch.set_num_threads(before)
