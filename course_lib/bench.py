@@ -154,12 +154,12 @@ def fastest_threads(model: nn.Module, input_size: int = 112, batch_size: int = 8
     batch of 16 at 112 px), which turns minutes into an hour. Measured, not assumed; `model` itself is not touched.
     """
     import copy
-    import os as _os
 
-    cores = len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else (_os.cpu_count() or 1)
+    from .env import cpu_cores
+
     work = copy.deepcopy(model)
     timings = {}
-    for n in sorted(set(candidates or (1, cores)), reverse=True):
+    for n in sorted(set(candidates or (1, cpu_cores())), reverse=True):
         torch.set_num_threads(n)
         timings[n] = measure_latency(work, batch_size, input_size, warmup=1, steps=steps, device="cpu",
                                      channels_last=True).ms_per_batch / 1000

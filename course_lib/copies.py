@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import env
+from ._atomic import atomic_write
 from .errors import CourseLibError
 
 OUT_DIR = env.PROJECT_ROOT / "build"
@@ -234,9 +234,8 @@ def write_copies(notebook: str | Path, out_dir: str | Path = OUT_DIR) -> Copies:
     for kind, copy_nb in (("student", student), ("instructor", instructor)):
         path = out_dir / kind / notebook.name
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".ipynb.tmp")
-        nbformat.write(copy_nb, tmp)
-        os.replace(tmp, path)
+        with atomic_write(path, "w") as f:
+            nbformat.write(copy_nb, f)
         paths[kind] = path
     n = sum(1 for c in nb.cells if is_solution(c))
     return Copies(lab=notebook.stem, student=paths["student"], instructor=paths["instructor"], exercises=n)
@@ -267,9 +266,8 @@ def write_workspace(folder: str | Path = env.PROJECT_ROOT / "my-labs") -> list[P
         if target.exists():
             continue
         student, _ = make_copies(nbformat.read(lab, as_version=4), lab.name)
-        tmp = target.with_suffix(".ipynb.tmp")
-        nbformat.write(student, tmp)
-        os.replace(tmp, target)
+        with atomic_write(target, "w") as f:
+            nbformat.write(student, f)
         written.append(target)
     return written
 

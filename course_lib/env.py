@@ -98,10 +98,15 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may use (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def set_threads(n: int | None = None) -> int:
     """Use `n` CPU threads for torch (default: every core this process may use). Returns the number set."""
     if n is None:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        n = cpu_cores()
     torch.set_num_threads(max(1, int(n)))
     return torch.get_num_threads()
 

@@ -43,7 +43,7 @@ def set_threads_for_load() -> int:
     """
     import os
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = env.cpu_cores()
     busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= cores
     return env.set_threads(1 if busy else cores)
 

@@ -17,6 +17,7 @@ Used in: 02.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -358,24 +359,31 @@ def recalibrate_batchnorm(model: nn.Module, dataset, batch_size: int = 64) -> nn
     return model
 
 
-def _run_cache_path(name: str, task: Task, n_per_class, seed: int, epochs: int, settings: dict):
-    """Where one finished run's row is kept: its key covers everything the run depends on (strategy, data, model
-    weights, transforms, settings, library versions and this kit's training code), so a changed input means a new
-    run, never a stale number."""
-    import timm
+@functools.lru_cache(maxsize=1)
+def _training_code_digest() -> str:
+    """A hash of the kit's training code (this module, train, features): read once per process."""
     from pathlib import Path
 
     code = hashlib.sha256()
     for module in (train, features):
         code.update(Path(module.__file__).read_bytes())
     code.update(Path(__file__).read_bytes())
+    return code.hexdigest()
+
+
+def _run_cache_path(name: str, task: Task, n_per_class, seed: int, epochs: int, settings: dict):
+    """Where one finished run's row is kept: its key covers everything the run depends on (strategy, data, model
+    weights, transforms, settings, library versions and this kit's training code), so a changed input means a new
+    run, never a stale number."""
+    import timm
+
     key = {"strategy": name, "dataset": task.name, "model": task.model_name, "input_size": task.input_size,
            "weights": getattr(task.model, "course_weights", None),
            "train": [[str(p) for p in task.train.paths], [int(y) for y in task.train.labels]],
            "val": [[str(p) for p in task.val.paths], [int(y) for y in task.val.labels]],
            "transforms": [repr(task.train_transform), repr(task.eval_transform)],
            "n_per_class": n_per_class, "seed": int(seed), "epochs": int(epochs), **settings,
-           "versions": [torch.__version__, timm.__version__, np.__version__], "code": code.hexdigest()}
+           "versions": [torch.__version__, timm.__version__, np.__version__], "code": _training_code_digest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return env.cache_dir() / "runs" / f"{task.name}-{name}-{digest}.json"
 

@@ -61,3 +61,16 @@ def run_lab(tmp_path_factory, shared_datasets):
         return done[stem]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def lab_results(run_lab):
+    """``lab_results("02_...")``: the numbers that lab measured, after asserting its one execution succeeded."""
+    from course_lib.notebooks import load_results
+
+    def results(stem: str) -> dict:
+        run = run_lab(stem)
+        assert run["status"] == "ok", f"{stem} {run['status']} (executed copy: {run['executed']})"
+        return load_results(run["results"])
+
+    return results

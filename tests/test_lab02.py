@@ -13,7 +13,6 @@ from torch import nn
 from course_lib import checks, models, strategies
 from course_lib.errors import CourseLibError
 from course_lib.exercises import lab02
-from course_lib.notebooks import load_results
 
 LAB = "02_feature_extraction_vs_finetuning"
 
@@ -333,10 +332,8 @@ def test_exercise_module_exports_what_the_lab_imports():
 
 # --------------------------------------------------------------------------- the lab's claims, on its own measurements
 @pytest.fixture(scope="module")
-def lab(run_lab):
-    run = run_lab(LAB)
-    assert run["status"] == "ok", f"{LAB} {run['status']} (executed copy: {run['executed']})"
-    return load_results(run["results"])
+def lab(lab_results):
+    return lab_results(LAB)
 
 
 def _cell(r, dataset, strategy, size):

@@ -11,7 +11,6 @@ import pytest
 from course_lib import transfer
 from course_lib.checks import ____
 from course_lib.exercises import lab03
-from course_lib.notebooks import load_results
 
 LAB = "03_model_comparison"
 
@@ -177,10 +176,8 @@ def test_exercises_are_bound_as_q1_to_q4():
 
 # ----------------------------------------------------------------------------- the lab's statements
 @pytest.fixture(scope="module")
-def results(run_lab):
-    run = run_lab(LAB)
-    assert run["status"] == "ok", f"{LAB} {run['status']} (executed copy: {run['executed']})"
-    return load_results(run["results"])
+def results(lab_results):
+    return lab_results(LAB)
 
 
 def test_lab03_fact_check_statements(results):

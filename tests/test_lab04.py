@@ -8,7 +8,6 @@ import pytest
 
 from course_lib import checks, data, wildlife
 from course_lib.exercises import lab04
-from course_lib.notebooks import load_results
 
 LAB = "04_wildlife_case_study"
 
@@ -121,10 +120,8 @@ def test_hints_and_solutions_exist():
 
 # ----------------------------------------------------------------------------- the lab's claims
 @pytest.fixture(scope="module")
-def r(run_lab):
-    run = run_lab(LAB)
-    assert run["status"] == "ok", f"{LAB} {run['status']} (executed copy: {run['executed']})"
-    return load_results(run["results"])
+def r(lab_results):
+    return lab_results(LAB)
 
 
 def test_data_section_states_the_sample_as_it_is(r):
