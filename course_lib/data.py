@@ -106,6 +106,19 @@ for _spec in (
                 "MIT (contains modified Copernicus Sentinel-2 data)", "Helber P, Bischke B, Dengel A, Borth D (2019) "
                 "IEEE JSTARS 12(7):2217-2226, doi:10.1109/JSTARS.2019.2918242", ("landcover",),
                 "https://github.com/phelber/EuroSAT"),
+    # Confirmation sets (disjoint from the small ones): choose settings on the small set, confirm once here.
+    DatasetSpec("eurosat_more", "eurosat_more", "1,500 more EuroSAT RGB tiles (150 per class), disjoint from "
+                "`eurosat` by name and bytes, no split of their own: the confirmation set for the far domain.",
+                "https://zenodo.org/records/7711810/files/EuroSAT_RGB.zip", None, "EuroSAT_RGB",
+                "MIT (contains modified Copernicus Sentinel-2 data)", "Helber P, Bischke B, Dengel A, Borth D (2019) "
+                "IEEE JSTARS 12(7):2217-2226, doi:10.1109/JSTARS.2019.2918242", ("landcover",),
+                "https://github.com/phelber/EuroSAT"),
+    DatasetSpec("chest_xray_more", "chest_xray_more", "1,023 more pediatric chest X-rays (341 normal / bacterial / "
+                "viral), disjoint from `chest_xray` by file and by patient, no split: group splits by patient.",
+                None, None, "chest_xray", "CC BY 4.0",
+                "Kermany DS et al. (2018) Cell 172(5):1122-1131, doi:10.1016/j.cell.2018.02.010; Kermany D, Zhang K, "
+                "Goldbaum M (2018) Mendeley Data v2, doi:10.17632/rscbjbr9sj.2",
+                ("normal_vs_pneumonia", "bacteria_vs_virus"), "https://data.mendeley.com/datasets/rscbjbr9sj/2"),
 ):
     register_dataset(_spec)
 del _spec
@@ -312,7 +325,7 @@ def _frame(name: str, root: Path, task: str) -> pd.DataFrame:
         return df.assign(group=[_camera_group(r) for r in df.to_dict("records")])
     if df is None:  # e.g. the official archive, fetched: no labels.csv
         df = _scan_tree(root)
-    if name == "chest_xray":
+    if name in ("chest_xray", "chest_xray_more"):
         if "patient_id" not in df:
             meta = [_chest_meta(Path(f).stem, lab) for f, lab in zip(df["file"], df["label"])]
             df = df.assign(subtype=[m[0] for m in meta], patient_id=[m[1] for m in meta])

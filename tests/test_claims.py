@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from course_lib import claims
@@ -35,6 +36,59 @@ def test_margin_and_no_gain_direction():
         claims.paired_verdict([1], [1], direction="sideways")
 
 
+def test_designs_need_what_their_width_depends_on():
+    a, b = [0.80, 0.82, 0.81], [0.70, 0.71, 0.70]
+    with pytest.raises(CourseLibError, match="n_eval"):
+        claims.paired_verdict(a, b, design="seeds")
+    with pytest.raises(CourseLibError, match="n_train"):
+        claims.paired_verdict(a, b, design="splits", n_eval=50)
+    with pytest.raises(CourseLibError, match="design"):
+        claims.paired_verdict(a, b, design="folds")
+    with pytest.raises(CourseLibError, match="accuracies"):
+        claims.paired_verdict([12.0, 13.0, 12.5], [30.0, 31.0, 30.5], design="seeds", n_eval=50)
+    with pytest.raises(CourseLibError, match="one per-image"):
+        claims.paired_verdict(a, b, design="seeds", n_eval=4, correct_a=[[1, 0, 1, 1]] * 3, correct_b=[[1, 0]] * 3)
+
+
+def test_a_small_validation_set_widens_the_interval():
+    """The same seed-to-seed values: on 21 validation images the interval must be much wider than on 1,500, and
+    wider than seed noise alone; overlapping splits are wider than independent ones."""
+    a, b = [0.62, 0.60, 0.63, 0.61, 0.62], [0.52, 0.53, 0.51, 0.52, 0.53]
+    alone = claims.paired_verdict(a, b)
+    small = claims.paired_verdict(a, b, design="seeds", n_eval=21)
+    large = claims.paired_verdict(a, b, design="seeds", n_eval=1500)
+    assert alone.verdict == large.verdict == claims.SUPPORTED and small.verdict == claims.INCONCLUSIVE
+    assert (small.high - small.low) > 3 * (alone.high - alone.low) and small.power > large.power > alone.power
+    folds = claims.paired_verdict(a, b, design="splits", n_eval=100, n_train=400)
+    assert folds.se == pytest.approx(alone.se * np.sqrt(1 + 5 * 100 / 400))
+
+
+def test_per_image_results_give_the_paired_image_term():
+    """With per-image results the image term is the variance over images of the per-image difference (averaged
+    over seeds) / n_eval: two models that err on the same images are much surer than the binomial bound."""
+    rng = np.random.default_rng(0)
+    base = rng.random(200) < 0.8
+    ca = [base.astype(int)] * 3
+    cb = [np.where(np.arange(200) < 10, 0, base).astype(int)] * 3           # B errs on 10 more images
+    a, b = [np.mean(x) for x in ca], [np.mean(x) for x in cb]
+    paired = claims.paired_verdict(a, b, design="seeds", n_eval=200, correct_a=ca, correct_b=cb)
+    bound = claims.paired_verdict(a, b, design="seeds", n_eval=200)
+    z = ca[0] - cb[0]
+    assert paired.se == pytest.approx(np.sqrt(np.var(z, ddof=1) / 200))
+    assert paired.se < bound.se / 2
+
+
+def test_power_tells_whether_more_data_would_help():
+    v = claims.paired_verdict([0.71, 0.69, 0.72, 0.70, 0.68], [0.70, 0.70, 0.70, 0.70, 0.70], 0.0,
+                              design="seeds", n_eval=30)
+    assert v.verdict == claims.INCONCLUSIVE and v.power > 0.1 and "detects" in v.why
+    more = claims.paired_verdict([0.71, 0.69, 0.72, 0.70, 0.68], [0.70, 0.70, 0.70, 0.70, 0.70], 0.0,
+                                 design="seeds", n_eval=3000)
+    assert more.power < v.power / 3
+    no_gain = claims.paired_verdict([0.80, 0.81, 0.79], [0.80] * 3, 0.05, "no_gain", design="seeds", n_eval=150)
+    assert no_gain.power < 0.05
+
+
 def test_verdict_is_deterministic():
     a, b = [0.8, 0.7, 0.9, 0.75, 0.85], [0.7, 0.72, 0.8, 0.7, 0.8]
     assert claims.paired_verdict(a, b) == claims.paired_verdict(a, b)
@@ -56,7 +110,8 @@ def test_registry_rejects_duplicates_and_suggests():
 def test_ledger_written_atomically_and_report_keeps_unmeasured(tmp_path):
     ledger = claims.ledger_path(tmp_path / "02_lab.json")
     assert ledger.name == "02_lab.claims.json"
-    claims.record(ledger, "pretrained_beats_scratch", a=[0.9, 0.92, 0.91], b=[0.55, 0.6, 0.5], profile="fast")
+    claims.record(ledger, "pretrained_beats_scratch", a=[0.9, 0.92, 0.91], b=[0.55, 0.6, 0.5], profile="fast",
+                  design="seeds", n_eval=150)
     claims.record(ledger, "quoted_figures", quoted=74.9, reference=80.858, tolerance=0.5, unit="% top-1",
                   note="ResNet-50 top-1")
     entries = json.loads(ledger.read_text())
@@ -72,7 +127,8 @@ def test_ledger_written_atomically_and_report_keeps_unmeasured(tmp_path):
 
 
 def test_claims_command_builds_the_report(tmp_path):
-    claims.record(claims.ledger_path(tmp_path / "00.json"), "pretrained_beats_scratch", a=[0.9] * 3, b=[0.5] * 3)
+    claims.record(claims.ledger_path(tmp_path / "00.json"), "pretrained_beats_scratch", a=[0.9] * 3, b=[0.5] * 3,
+                  design="seeds", n_eval=150)
     out = tmp_path / "REPORT.md"
     r = subprocess.run([sys.executable, "-m", "course_lib", "claims", "--results", str(tmp_path), "--out", str(out)],
                        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
@@ -85,8 +141,10 @@ def test_claims_command_builds_the_report(tmp_path):
 
 def test_claim_plot_shows_each_measurement(tmp_path):
     ledger = claims.ledger_path(tmp_path / "03.json")
-    claims.record(ledger, "start_small", a=[0.93, 0.92, 0.94], b=[0.93, 0.93, 0.93], note="hymenoptera")
-    claims.record(ledger, "start_small", a=[0.85, 0.86, 0.84], b=[0.86, 0.85, 0.86], note="eurosat")
+    claims.record(ledger, "start_small", a=[0.93, 0.92, 0.94], b=[0.93, 0.93, 0.93], note="hymenoptera",
+                  design="splits", n_eval=80, n_train=317)
+    claims.record(ledger, "start_small", a=[0.85, 0.86, 0.84], b=[0.86, 0.85, 0.86], note="eurosat",
+                  design="splits", n_eval=100, n_train=400)
     claims.record(ledger, "quoted_figures", quoted=74.9, reference=76.13, tolerance=0.5, unit="% top-1")
     entries = claims.collect(tmp_path)
     fig = claims.plot_claim("start_small", entries)

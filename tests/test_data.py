@@ -37,8 +37,9 @@ def _jpeg(path: Path, size=(32, 24), color=(200, 30, 30)) -> Path:
 
 # --------------------------------------------------------------------------- registry
 def test_registry_lists_the_four_data_sets():
-    assert data.list_datasets() == ["camera_traps", "chest_xray", "eurosat", "hymenoptera"]
-    assert data.list_datasets("c*") == ["camera_traps", "chest_xray"]
+    assert data.list_datasets() == ["camera_traps", "chest_xray", "chest_xray_more", "eurosat", "eurosat_more",
+                                    "hymenoptera"]
+    assert data.list_datasets("c*") == ["camera_traps", "chest_xray", "chest_xray_more"]
     spec = data.get_dataset_spec("hymenoptera")
     assert spec.url == "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
     assert spec.tasks[0] == "ants_vs_bees" and spec.archive_root == "hymenoptera_data"
@@ -82,6 +83,8 @@ def test_dataset_root_missing_says_where_and_how(tmp_path, monkeypatch, shared_d
     ("chest_xray", None, None, 120), ("chest_xray", None, "train", 90), ("chest_xray", "bacteria_vs_virus", None, 60),
     ("camera_traps", None, None, 94), ("camera_traps", "species", "train", 75), ("camera_traps", None, "val", 19),
     ("camera_traps", "empty_vs_animal", None, 93), ("eurosat", None, None, 500), ("eurosat", None, "val", 150),
+    ("eurosat_more", None, None, 1500), ("chest_xray_more", None, None, 1023),
+    ("chest_xray_more", "bacteria_vs_virus", None, 682),
 ])
 def test_counts_match_dataset_md(name, task, split, n):
     table = data.load_dataset(name, task, split)
