@@ -58,6 +58,19 @@ def _claims(args) -> int:
     print(claims.report_markdown(entries))
     print(f"({len(entries)} measurements from {args.results}; report and one plot per measured claim written to "
           f"{out.parent})")
+    if args.docs:
+        import platform
+        from datetime import date
+
+        from ._atomic import atomic_write
+        from .env import cpu_cores
+
+        profiles = sorted({e.get("profile") or "-" for e in entries})
+        stamp = (f"profile {', '.join(profiles)}, seed 0, {date.today().isoformat()}, {cpu_cores()} CPU cores, "
+                 f"{platform.machine()}")
+        with atomic_write(Path(args.docs), "w") as f:
+            f.write(claims.docs_markdown(entries, stamp))
+        print(f"wrote {args.docs}")
     return 0
 
 
@@ -85,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("claims", help="the claims ledger: each claim, what the labs measured, and a verdict")
     p.add_argument("--results", default="build", help="folder searched for the labs' *.claims.json ledgers")
     p.add_argument("--out", default="build/claims/REPORT.md")
+    p.add_argument("--docs", default="", help="also write the committed page (docs/CLAIMS.md) from these ledgers")
     p.set_defaults(fn=_claims)
     p = sub.add_parser("run-notebooks", help="execute every lab with papermill")
     p.add_argument("--profile", default="fast", choices=["fast", "full"])

@@ -130,13 +130,29 @@ def test_claims_command_builds_the_report(tmp_path):
     claims.record(claims.ledger_path(tmp_path / "00.json"), "pretrained_beats_scratch", a=[0.9] * 3, b=[0.5] * 3,
                   design="seeds", n_eval=150)
     out = tmp_path / "REPORT.md"
-    r = subprocess.run([sys.executable, "-m", "course_lib", "claims", "--results", str(tmp_path), "--out", str(out)],
-                       capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    docs = tmp_path / "CLAIMS.md"
+    r = subprocess.run([sys.executable, "-m", "course_lib", "claims", "--results", str(tmp_path), "--out", str(out),
+                        "--docs", str(docs)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
+    assert claims.docs_verdicts(docs.read_text())[("pretrained_beats_scratch", "-")] == claims.SUPPORTED
     assert out.exists() and "**supported**" in out.read_text() and "not measured" in out.read_text()
     assert (tmp_path / "pretrained_beats_scratch.png").stat().st_size > 1000     # a plot per measured claim
     assert "![pretrained_beats_scratch](pretrained_beats_scratch.png)" in out.read_text()
     assert not (tmp_path / "hierarchy.png").exists()                            # not measured: no plot, a line
+
+
+def test_docs_page_is_generated_and_read_back(tmp_path):
+    ledger = claims.ledger_path(tmp_path / "03.json")
+    claims.record(ledger, "start_small", a=[0.93, 0.92, 0.94], b=[0.93, 0.93, 0.93], note="hymenoptera | 5 folds",
+                  design="splits", n_eval=80, n_train=317)
+    claims.record(ledger, "quoted_figures", quoted=74.9, reference=74.9, tolerance=0.05, unit="% top-1",
+                  note="ResNet-50 vs Keras")
+    page = claims.docs_markdown(claims.collect(tmp_path), stamp="test")
+    verdicts = claims.docs_verdicts(page)
+    assert verdicts[("start_small", "hymenoptera / 5 folds")] == claims.INCONCLUSIVE
+    assert verdicts[("quoted_figures", "ResNet-50 vs Keras")] == claims.SUPPORTED
+    assert verdicts[("hierarchy", "-")] == claims.NOT_MEASURED
+    assert "do not edit by hand" in page and claims.RULE in page and "would need a true difference" in page
 
 
 def test_claim_plot_shows_each_measurement(tmp_path):
@@ -184,3 +200,13 @@ def test_every_registered_claim_is_measured_when_the_labs_run(run_lab, tmp_path)
     for cid in claims.list_claims():
         assert f"| {cid} |" in text and f"![{cid}]({cid}.png)" in report
         assert (tmp_path / f"{cid}.png").stat().st_size > 1000
+    # The committed page is generated from these ledgers: verdict by verdict it must say what this run measured
+    # (timings excepted: a busy or different machine changes them; they are shown with their spread, not asserted).
+    fresh = claims.docs_verdicts(claims.docs_markdown(entries))
+    committed = claims.docs_verdicts((PROJECT_ROOT / "docs" / "CLAIMS.md").read_text())
+    timing = {(e["claim"], e.get("note") or "-") for e in entries if e.get("unit") in claims.TIMING_UNITS}
+    assert set(fresh) == set(committed), ("docs/CLAIMS.md lists other measurements than the labs record now: rebuild "
+                                          "it with `python -m course_lib claims --docs docs/CLAIMS.md`",
+                                          set(fresh) ^ set(committed))
+    differ = {k: (committed[k], v) for k, v in fresh.items() if k not in timing and committed[k] != v}
+    assert not differ, f"docs/CLAIMS.md states other verdicts than this run measured: {differ}"
