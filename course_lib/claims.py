@@ -374,7 +374,8 @@ def docs_verdicts(text: str) -> dict[tuple[str, str], str]:
 
 def plot_claim(claim_id: str, entries: list[dict]):
     """One small figure per claim: each measurement's A - B with its interval, against zero and the claim's margin
-    (quoted figures: quoted minus reference, against the tolerance). Colour = verdict."""
+    (quoted figures: quoted minus reference, against the tolerance), and a blue tick at the difference its design
+    could detect. Colour = verdict."""
     import matplotlib.pyplot as plt
 
     claim = get_claim(claim_id)
@@ -386,6 +387,8 @@ def plot_claim(claim_id: str, entries: list[dict]):
     for i, e in enumerate(mine):
         ax.errorbar(e["diff"], i, xerr=[[e["diff"] - e["low"]], [e["high"] - e["diff"]]], fmt="o", capsize=3,
                     color=colours.get(e["verdict"], "black"))
+        if e.get("power") is not None:       # what this design could have called supported (80% of the time)
+            ax.plot(e["power"], i, marker="|", ms=12, color="#4C72B0", label="power (80%)" if i == 0 else None)
     ax.axvline(0, color="black", lw=0.8)
     if mine[0].get("quoted") is not None:
         tol = mine[0]["tolerance"]
