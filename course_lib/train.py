@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import env, models
 from ._atomic import atomic_write
+from ._digest import weights_digest
 from .errors import CourseLibError
 
 CHECKPOINT_FORMAT = "course_lib.train/1"
@@ -249,10 +250,16 @@ def _cosine(total_steps: int):
 
 
 def _fingerprint(model: nn.Module, settings: dict) -> tuple[str, dict]:
-    """What a checkpoint must agree on to be resumed: architecture, weights origin, trainable set, settings."""
+    """What a checkpoint must agree on to be resumed: architecture, starting weights, trainable set, settings.
+
+    The starting weights enter by their content (every parameter and buffer, ``_digest.weights_digest``), not
+    by the label ``course_weights``: a second phase that starts from the first phase's weights (LP-FT by hand), or
+    another random initialisation, is a different run and never resumes the first one's checkpoint.
+    """
     shapes = [(n, list(p.shape), p.requires_grad) for n, p in model.named_parameters()]
     full = {**settings, "model": getattr(model, "course_name", type(model).__name__),
             "class": type(model).__qualname__, "weights": getattr(model, "course_weights", None),
+            "start_weights": weights_digest(model)[:16],
             "parameters": hashlib.sha256(json.dumps(shapes).encode()).hexdigest()[:16]}
     return hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest(), full
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -85,7 +86,6 @@ def test_measure_latency_fields_are_consistent():
     model = tiny_net().train()
     lat = bench.measure_latency(model, batch_size=4, input_size=(3, 32, 32), warmup=1, steps=5, device="cpu")
     assert (lat.batch_size, lat.img_size, lat.warmup, lat.steps) == (4, 32, 1, 5)
-    assert lat.ms_per_batch > 0 and lat.ms_std >= 0
     assert lat.ms_per_image == pytest.approx(lat.ms_per_batch / 4)
     assert lat.images_per_second == pytest.approx(4 / lat.ms_per_batch * 1000)
     assert lat.device == "cpu" and lat.threads == torch.get_num_threads() and lat.channels_last is False
@@ -99,6 +99,30 @@ def test_measure_latency_fields_are_consistent():
     rect = bench.measure_latency(model, 1, (3, 24, 32), warmup=0, steps=1, device="cpu", channels_last=True)
     assert rect.img_size == (24, 32) and rect.channels_last is True
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)  # left converted, as documented
+
+
+class Ticking(nn.Module):
+    """Every call advances a fake clock by the next of `durations_ms`, so the timings are known in advance."""
+
+    def __init__(self, durations_ms, clock: dict) -> None:
+        super().__init__()
+        self.net, self.durations, self.clock = tiny_net(), list(durations_ms), clock
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.clock["now"] += self.durations.pop(0) / 1e3
+        return self.net(x)
+
+
+def test_latency_is_the_median_and_spread_of_the_timed_steps(monkeypatch):
+    clock = {"now": 100.0}
+    monkeypatch.setattr(bench, "time", type("FakeTime", (), {"perf_counter": staticmethod(lambda: clock["now"])}))
+    steps_ms = [12.0, 30.0, 18.0, 25.0, 95.0]
+    model = Ticking([500.0, *steps_ms], clock)  # the 500 ms warm-up call must not reach the numbers
+    lat = bench.measure_latency(model, batch_size=4, input_size=(3, 32, 32), warmup=1, steps=5, device="cpu")
+    assert lat.steps == 5 and not model.durations
+    assert lat.ms_per_batch == pytest.approx(float(np.median(steps_ms)))  # 25 ms: the median, not the mean (36)
+    assert lat.ms_std == pytest.approx(float(np.std(steps_ms, ddof=1)))  # the sample standard deviation, 33.2 ms
+    assert lat.images_per_second == pytest.approx(4 / 25e-3)
 
 
 def test_channels_last_reaches_the_input():
@@ -191,15 +215,33 @@ def test_benchmark_table_checks_names_before_timing(monkeypatch):
     assert calls == []
 
 
-def test_benchmark_model_row_for_a_timm_name():
+def test_benchmark_model_row_for_a_timm_name(monkeypatch):
+    real_peak, measured = bench.peak_memory_mb, []
+
+    def spy(fn, device=None, **kw):  # the real measurement, recording what it ran and what it found
+        result, mb = real_peak(fn, device, **kw)
+        measured.append((tuple(result.shape), mb))
+        return result, mb
+
+    monkeypatch.setattr(bench, "peak_memory_mb", spy)
     row = bench.benchmark_model("tf_efficientnet_lite0", batch_sizes=(1, 2), input_size=64, warmup=1, steps=2,
                                 device="cpu")
     assert row["name"] == "tf_efficientnet_lite0" and row["img_size"] == 64
     assert row["params_m"] == pytest.approx(4.652, abs=0.01)
     assert row["gmacs"] == pytest.approx(row["gflops"] / 2, abs=1e-3) and row["gflops"] > 0
     assert row["ms_bs1"] > 0 and row["ms_bs2"] > 0 and row["img_s_bs2"] > 0
-    assert row["peak_mem_mb"] is not None and row["peak_mem_mb"] >= 0
+    assert row["img_s_bs2"] == pytest.approx(2e3 / row["ms_bs2"], abs=0.051)  # rounded to 0.1 image/s
+    (shape, mb), = measured  # memory is measured once, at the largest batch that ran, and reported as measured
+    assert shape == (2, 1000) and row["peak_mem_mb"] == round(mb, 1)
     assert row["error"] is None and row["device"] == "cpu"
+
+
+def test_peak_memory_of_building_a_model_covers_its_weights():
+    import timm
+
+    model, mb = bench.peak_memory_mb(lambda: timm.create_model("tf_efficientnet_lite0", pretrained=False), device="cpu")
+    weights_mb = sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20  # 17.9 MiB
+    assert 0.8 * weights_mb <= mb <= 4 * weights_mb, (mb, weights_mb)  # measured 17.9-22.1 MiB here
 
 
 def test_measurement_errors_are_recorded_with_halved_retry():

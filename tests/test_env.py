@@ -48,8 +48,8 @@ def test_device_and_threads():
         assert env.pick_device().type in ("cpu", "mps")
         with pytest.raises(CourseLibError, match="no CUDA"):
             env.pick_device("cuda")
-    assert env.set_threads(1) == 1
-    assert env.set_threads() >= 1
+    assert env.set_threads(1) == 1 == torch.get_num_threads()
+    assert env.set_threads() == torch.get_num_threads() == env.cpu_cores()  # default: every core this process may use
 
 
 def test_not_in_colab_here():

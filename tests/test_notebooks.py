@@ -40,3 +40,17 @@ def test_setup_lab_claims(run_lab):
     assert r["probe_pretrained"] - r["probe_random"] >= 0.20
     assert r["zero_shot_ant_vs_bee"] >= 0.90
     assert r["majority"] == pytest.approx(83 / 153)
+
+
+def test_setup_lab_random_baseline_uses_its_seed(run_lab):
+    """00_setup says the random weights are drawn from the lab's seed: they are exactly the weights that seed gives."""
+    import torch
+
+    from course_lib import features, models
+
+    r = load_results(run_lab("00_setup")["results"])
+    torch.manual_seed(r["seed"])
+    same_seed = models.load_model(r["model"], pretrained=False)
+    torch.manual_seed(r["seed"] + 1)
+    other_seed = models.load_model(r["model"], pretrained=False)
+    assert r["random_weights"] == features.weights_digest(same_seed) != features.weights_digest(other_seed)

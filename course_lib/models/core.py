@@ -1,8 +1,8 @@
 """Loading models with verified weights, and one surface over timm and torchvision classifiers.
 
 Every model that :func:`load_model` returns carries ``pretrained_cfg`` (input size, crop, interpolation,
-mean, std: what the transforms need), ``course_name`` and ``course_weights`` (what the features cache
-keys on). Stages, heads and freezing work by module name, so the same calls serve both libraries.
+mean, std: what the transforms need), ``course_name`` and ``course_weights`` (labels for people; caches
+key on the weights' content). Stages, heads and freezing work by module name, so the same calls serve both libraries.
 """
 from __future__ import annotations
 
