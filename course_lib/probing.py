@@ -5,6 +5,11 @@ space) and cross-validates it, for pretrained weights and for the same architect
 to a model that sees only raw pixels. The tidy table it returns (one row per stage, seed and fold) goes through
 :func:`summarize` into mean ± std per stage, then into a plot and the lab's results JSON.
 
+Choosing and confirming: :func:`choose_stage` picks a stage on an exploration set; :func:`confirm_stages` and
+:func:`transfer_vs_references` measure fixed settings on a disjoint set by repeated (grouped) cross-validation;
+:func:`record_comparison` writes a claim's entry with ``design="splits"`` and the test / training images per split
+(:func:`split_sizes`), :func:`paired_comparison` gives the same verdict without recording, :func:`verdict_line` says it.
+
 Also here: first-layer filters as colour tiles, one stage's feature maps for an image (plus an ipywidgets panel
 that builds without a browser), and ImageNet top-5 tables for sample images.
 Used in: 01.
@@ -237,6 +242,127 @@ def paired_folds(rows: pd.DataFrame, dataset: str, a: tuple[str, str], b: tuple[
     if common.empty:
         raise CourseLibError(f"{a} and {b} on {dataset!r} share no (seed, fold): probe them with the same seeds.")
     return [float(v) for v in x[common]], [float(v) for v in y[common]]
+
+
+def choose_stage(summary: pd.DataFrame, dataset: str, kind: str = PRETRAINED) -> str:
+    """The stage to set against the final features: the best-probing stage *before* the final one (earlier on a tie).
+
+    Call it on the exploration set only. The stage it returns was picked because it scored best on those folds, so
+    its lead there is biased upward (the winner's curse); the honest test of that choice is one measurement on a
+    disjoint set with the stage fixed in advance (:func:`confirm_stages`).
+    """
+    c = curve(summary, dataset, kind)
+    if len(c) < 2:
+        raise CourseLibError(f"{dataset!r} has {len(c)} stage(s) for {kind!r}; choosing a stage before the final one "
+                             "needs at least two.")
+    return str(c["mean"].iloc[:-1].idxmax())
+
+
+def split_sizes(n_images: int, n_splits: int) -> tuple[int, int]:
+    """(n_eval, n_train): test and training images per split of `n_splits`-fold cross-validation.
+
+    Every image is tested once per repeat, so the test folds average exactly ``n_images / n_splits`` images (grouped
+    folds vary around that); rounded to whole images. These are what the Nadeau-Bengio correction of
+    ``claims.record(design="splits")`` needs.
+    """
+    if not 2 <= n_splits <= n_images:
+        raise CourseLibError(f"n_splits must be between 2 and the number of images ({n_images}), got {n_splits}.")
+    n_eval = int(round(n_images / n_splits))
+    return n_eval, int(n_images) - n_eval
+
+
+def confirm_stages(model: nn.Module, table: data.ImageTable, stages: Sequence[str], *, repeats: Sequence[int],
+                   n_splits: int = 5, transform=None, dataset: str | None = None) -> pd.DataFrame:
+    """Repeated stratified `n_splits`-fold probes of fixed `stages` on a confirmation set: one row per stage, repeat,
+    fold (the rows of :func:`layerwise_probe`). Each repeat reshuffles the folds with its own seed; the features are
+    extracted once (cached). Nothing is chosen here: the stages come from the exploration set."""
+    return layerwise_probe(model, table, list(stages), seeds=repeats, n_splits=n_splits, groups=table.groups,
+                           transform=transform, dataset=dataset)
+
+
+def transfer_vs_references(model: nn.Module, random_model: Callable[[int], nn.Module], table: data.ImageTable,
+                           stage: str, *, seeds: Sequence[int], n_splits: int = 5, transform=None, raw_size: int = 16,
+                           aspect_ratio: bool = True, dataset: str | None = None) -> pd.DataFrame:
+    """One fixed `stage` of the pretrained `model` against the same stage of a random-init network (a fresh one per
+    seed: ``random_model(seed)``), raw pixels (`raw_size` px) and, with `aspect_ratio`, the scan's aspect ratio, all
+    probed on the same (grouped by ``table.groups``) cross-validation splits, one shuffle per seed.
+
+    Rows as :func:`layerwise_probe` returns them; pair them with :func:`paired_folds`.
+    """
+    groups = table.groups
+    parts = [layerwise_probe(model, table, [stage], seeds=seeds, n_splits=n_splits, groups=groups,
+                             transform=transform, dataset=dataset),
+             layerwise_probe(random_model, table, [stage], seeds=seeds, n_splits=n_splits, groups=groups,
+                             transform=transform, dataset=dataset, kind=RANDOM),
+             reference_probe(raw_pixel_features(table, raw_size), table, f"raw pixels {raw_size}x{raw_size}",
+                             seeds=seeds, n_splits=n_splits, groups=groups, dataset=dataset)]
+    if aspect_ratio:
+        parts.append(reference_probe(aspect_ratio_feature(table), table, "aspect ratio", seeds=seeds,
+                                     n_splits=n_splits, groups=groups, dataset=dataset))
+    return pd.concat(parts, ignore_index=True)
+
+
+def entry_numbers(entry: Mapping) -> dict:
+    """The numbers of a ledger entry (or :func:`paired_comparison`) a lab keeps in its results JSON."""
+    keys = ("verdict", "mean_a", "mean_b", "diff", "low", "high", "se", "power", "n", "n_eval", "n_train", "design",
+            "note")
+    out = {k: entry.get(k) for k in keys}
+    out.update({k: v for k, v in (entry.get("details") or {}).items() if k in ("a_features", "b_features", "dataset",
+                                                                            "role", "chosen_on")})
+    return out
+
+
+def paired_comparison(rows: pd.DataFrame, dataset: str, a: tuple[str, str], b: tuple[str, str], *, n_splits: int,
+                      margin: float = 0.0, direction: str = "a_wins") -> dict:
+    """The verdict rule of ``claims.paired_verdict`` (design ``"splits"``) on two feature sets' per-split accuracies,
+    without writing to a ledger: for references (raw pixels, the aspect ratio) the lab reports beside its claims.
+
+    Returns the Verdict's fields plus ``a``, ``b`` (per-split accuracies), ``n_eval``, ``n_train``, ``direction``,
+    ``margin`` and ``details`` (what A and B are), shaped like a ledger entry.
+    """
+    from dataclasses import asdict
+
+    from . import claims
+
+    x, y = paired_folds(rows, dataset, a, b)
+    n_eval, n_train = split_sizes(int(rows.loc[rows["dataset"] == dataset, "n_images"].iloc[0]), n_splits)
+    v = claims.paired_verdict(x, y, margin, direction, design="splits", n_eval=n_eval, n_train=n_train)
+    return {**asdict(v), "a": x, "b": y, "n_eval": n_eval, "n_train": n_train, "direction": direction, "margin": margin,
+            "details": {"dataset": dataset, "a_features": " ".join(a).strip(), "b_features": " ".join(b).strip()}}
+
+
+def record_comparison(ledger, claim_id: str, rows: pd.DataFrame, dataset: str, a: tuple[str, str],
+                      b: tuple[str, str], *, n_splits: int, profile: str = "", note: str = "", **details) -> dict:
+    """``claims.record`` of `claim_id` on the paired per-split accuracies of `a` and `b` (each ``(kind, stage)``) on
+    `dataset`, with ``design="splits"`` and the test / training images per split; returns the ledger entry."""
+    from . import claims
+
+    x, y = paired_folds(rows, dataset, a, b)
+    n_eval, n_train = split_sizes(int(rows.loc[rows["dataset"] == dataset, "n_images"].iloc[0]), n_splits)
+    return claims.record(ledger, claim_id, a=x, b=y, design="splits", n_eval=n_eval, n_train=n_train,
+                         profile=profile, unit="accuracy", note=note, dataset=dataset, a_features=" ".join(a).strip(),
+                         b_features=" ".join(b).strip(), **details)
+
+
+def verdict_line(entry: Mapping, label: str = "") -> str:
+    """One sentence from a ledger entry (or :func:`paired_comparison`): means, difference, interval, power, verdict."""
+    from . import claims
+
+    details = entry.get("details") or {}
+    a_name, b_name = details.get("a_features", "A"), details.get("b_features", "B")
+    direction = entry.get("direction") or (claims.get_claim(entry["claim"]).direction if entry.get("claim")
+                                           else "a_wins")
+    power = entry.get("power")
+    if power is None:
+        reach = ""
+    elif direction == "no_gain":
+        reach = f"; power: 'no gain' is called 80% of the time only if the true difference is below {power:+.3f}"
+    else:
+        reach = f"; power: 'supported' 80% of the time if the true difference is {power:+.3f}"
+    return (f"{label + ': ' if label else ''}{a_name} {entry['mean_a']:.3f} vs {b_name} {entry['mean_b']:.3f} over "
+            f"{entry['n']} splits ({entry.get('n_eval')} test / {entry.get('n_train')} training images each), "
+            f"difference {entry['diff']:+.3f}, 90% interval {entry['low']:+.3f} to {entry['high']:+.3f}{reach}: "
+            f"{entry['verdict']}")
 
 
 def summary_table(summary: pd.DataFrame, datasets: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """Lab 01 (hierarchical features): the probing helpers, the exercises' checks, and every claim the lab's text makes.
 
-The claims are asserted on the numbers the lab itself measured (its results JSON, fast profile, seed 0); the
-margins were chosen from runs with seeds 0-4 at 160 px (fast) and 0-2 at 224 px (full), see each test.
+The claims are asserted on the numbers the lab itself measured (its results JSON and its claims ledger, fast
+profile, seed 0). Each threshold is the range the lab's text states, read at the resolution the text writes it
+(``_in``: "3 to 5 points" accepts 2.5 <= x < 5.5); the ranges in the text cover seeds 0-4 at 160 px (fast), see
+each test's docstring.
 """
 from __future__ import annotations
 
@@ -179,6 +181,64 @@ def test_top5_table(lite0, small_transform, tiny_table):
     assert table["probability"].is_monotonic_decreasing
 
 
+def _toy_summary_final_best():
+    rows = _toy_rows()
+    rows.loc[(rows.features == probing.PRETRAINED) & (rows.stage == "s3"), "accuracy"] += 0.2   # final stage best
+    return probing.summarize(rows)
+
+
+def test_choose_stage_takes_the_best_stage_before_the_final_one():
+    assert probing.choose_stage(probing.summarize(_toy_rows()), "far") == "s2"
+    summary = _toy_summary_final_best()
+    assert probing.best_stage(summary, "far") == "s3"
+    assert probing.choose_stage(summary, "far") == "s2"          # never the final stage itself
+    assert probing.choose_stage(summary, "far", probing.RANDOM) == "s1"
+
+
+def test_split_sizes():
+    assert probing.split_sizes(500, 5) == (100, 400)
+    assert probing.split_sizes(1500, 5) == (300, 1200)
+    assert probing.split_sizes(682, 5) == (136, 546)
+    with pytest.raises(CourseLibError, match="n_splits"):
+        probing.split_sizes(10, 1)
+
+
+def test_record_comparison_writes_a_splits_entry(tmp_path):
+    from course_lib import claims
+
+    rows = _toy_rows()          # 3 folds of 30 images
+    rows.loc[(rows.stage == "s3") & (rows.fold == 0), "accuracy"] += 0.01    # fold differences that vary
+    ledger = tmp_path / "lab.claims.json"
+    entry = probing.record_comparison(ledger, "hierarchy", rows, "far", (probing.PRETRAINED, "s2"),
+                                      (probing.PRETRAINED, "s3"), n_splits=3, profile="fast", note="toy", role="x")
+    assert entry["a"] == pytest.approx([0.88, 0.9, 0.92]) and entry["b"] == pytest.approx([0.84, 0.85, 0.87])
+    assert (entry["design"], entry["n_eval"], entry["n_train"]) == ("splits", 10, 20)
+    assert entry["details"]["a_features"] == "pretrained s2" and entry["details"]["role"] == "x"
+    want = claims.paired_verdict(entry["a"], entry["b"], design="splits", n_eval=10, n_train=20)
+    assert (entry["verdict"], entry["low"], entry["power"]) == (want.verdict, want.low, want.power)
+    assert [e["note"] for e in claims.load_ledger(ledger)] == ["toy"]
+    same = probing.paired_comparison(rows, "far", (probing.PRETRAINED, "s2"), (probing.PRETRAINED, "s3"), n_splits=3)
+    assert (same["verdict"], same["low"], same["high"]) == (entry["verdict"], entry["low"], entry["high"])
+    line = probing.verdict_line(entry, "hierarchy/far")
+    assert line.startswith("hierarchy/far: pretrained s2 0.900 vs pretrained s3 0.853 over 3 splits (10 test / 20 "
+                           "training") and line.endswith(entry["verdict"]) and "'supported' 80%" in line
+    no_gain = probing.paired_comparison(rows, "far", (probing.PRETRAINED, "s3"), (probing.RANDOM, "s3"), n_splits=3,
+                                        margin=0.05, direction="no_gain")
+    assert no_gain["verdict"] == "contradicted" and "'no gain' is called 80%" in probing.verdict_line(no_gain)
+    assert probing.entry_numbers(entry)["role"] == "x" and probing.entry_numbers(no_gain)["n_eval"] == 10
+
+
+def test_transfer_vs_references_pairs_every_reference_on_the_same_splits(lite0, tiny_table, small_transform):
+    rows = probing.transfer_vs_references(lite0, lambda s: probing.random_init_model("tf_efficientnet_lite0", s),
+                                          tiny_table, "bn2", seeds=[0, 1], n_splits=2, transform=small_transform,
+                                          raw_size=4, dataset="tiny")
+    pairs = {kind: sorted(zip(g["seed"], g["fold"])) for kind, g in rows.groupby("features")}
+    assert set(pairs) == {probing.PRETRAINED, probing.RANDOM, "raw pixels 4x4", "aspect ratio"}
+    assert all(p == [(0, 0), (0, 1), (1, 0), (1, 1)] for p in pairs.values())
+    a, b = probing.paired_folds(rows, "tiny", (probing.PRETRAINED, "bn2"), ("raw pixels 4x4", ""))
+    assert len(a) == len(b) == 4
+
+
 # ----------------------------------------------------------------------------- exercises
 def _lab_summary():
     """A summary shaped like the lab's: eurosat best at blocks.3, hymenoptera best at bn2, random best at blocks.1."""
@@ -332,6 +392,7 @@ def _curve(r, ds, kind=probing.PRETRAINED):
 
 def test_lab_settings_and_bookkeeping(lab):
     assert (lab["profile"], lab["input_size"], lab["seeds"], lab["n_splits"]) == ("fast", 160, [lab["seed"]], 5)
+    assert lab["n_repeats"] == 3
     assert lab["stages"] == ["bn1", *(f"blocks.{i}" for i in range(7)), "bn2"] and lab["final_stage"] == "bn2"
     assert lab["n_images"] == {"hymenoptera": 397, "eurosat": 500, "xray_normal_vs_pneumonia": 120,
                                "xray_bacteria_vs_virus": 60}
@@ -343,6 +404,13 @@ def test_lab_settings_and_bookkeeping(lab):
         assert lab["probe"][ds]["raw pixels 16x16"]["n"] == 5
         means = _curve(lab, ds)
         assert lab["best_stage"][ds] == max(means, key=means.get)
+    conf = lab["confirmation"]
+    assert conf["repeats"] == [lab["seed"] + i for i in range(3)]
+    assert conf["n_images"] == {"eurosat_more": 1500, XRAY_MORE: 682} and conf["patients"] == 590
+    assert set(conf["probe"]["eurosat_more"][probing.PRETRAINED]) == {conf["chosen_stage"], "bn2"}
+    x = conf["probe"][XRAY_MORE]
+    assert set(x) == {probing.PRETRAINED, probing.RANDOM, "raw pixels 16x16", "aspect ratio"}
+    assert all(c["n"] == 15 for c in (x[probing.PRETRAINED]["bn2"], x[probing.RANDOM]["bn2"], x["aspect ratio"]))
 
 
 def test_stage_shape_claims(lab):
@@ -368,22 +436,27 @@ def test_filter_claims(lab):
 
 def test_prediction_claims(lab):
     """Text: the ant and the bee get their own class with probability 0.9 or more; the satellite tiles and X-rays get
-    unrelated classes, one tile with more than 0.6; the dog is a German shepherd, the elephants a warthog, the empty
-    frame a hammerhead at 5%."""
+    unrelated classes, one satellite tile with more than 0.6; the dog is a German shepherd, the elephants a warthog
+    (tusker second), the empty frame a hammerhead at 5%."""
     p = lab["predictions"]
     assert p["ant"]["top1"] == "ant" and p["bee"]["top1"] == "bee"
     assert min(p["ant"]["probability"], p["bee"]["probability"]) >= 0.9
     far = {"EuroSAT Pasture": "bulletproof vest", "EuroSAT SeaLake": "nematode", "EuroSAT Highway": "solar dish",
            "X-ray NORMAL": "vault", "X-ray PNEUMONIA": "shower curtain"}
     assert {k: p[k]["top1"] for k in far} == far
-    assert max(p[k]["probability"] for k in far) > 0.6
+    assert max(p[k]["probability"] for k in far if k.startswith("EuroSAT")) > 0.6
     assert p["camera trap: dog"]["top1"] == "German shepherd" and p["camera trap: elephant"]["top1"] == "warthog"
     assert p["camera trap: elephant"]["top2"] == "tusker"
-    assert p["camera trap: empty"]["top1"] == "hammerhead" and p["camera trap: empty"]["probability"] < 0.1
+    assert p["camera trap: empty"]["top1"] == "hammerhead" and _in(100 * p["camera trap: empty"]["probability"], 5, 5)
 
 
 def _pre_rnd_raw(lab, ds):
     return _curve(lab, ds), _curve(lab, ds, probing.RANDOM), lab["probe"][ds]["raw pixels 16x16"]["mean"]
+
+
+def _in(x, lo, hi, step=1.0):
+    """`x` as the text states it: a range "lo to hi" written with `step` resolution (3 to 5 points: 2.5 <= x < 5.5)."""
+    return lo - step / 2 <= x < hi + step / 2
 
 
 def test_first_stage_claims(lab):
@@ -391,64 +464,154 @@ def test_first_stage_claims(lab):
     (seeds 0-4: largest gap 0.044)."""
     for ds in ("hymenoptera", "eurosat"):
         pre, rnd, _ = _pre_rnd_raw(lab, ds)
-        assert abs(pre["bn1"] - rnd["bn1"]) <= 0.06, ds
+        assert abs(pre["bn1"] - rnd["bn1"]) <= 0.05, ds
 
 
 def test_near_domain_claims(lab):
     """Text: ants vs bees climbs from about 0.65 after bn1 (within 0.1 of raw pixels) to 0.93-0.95 after bn2, the last
-    stages best; random weights fall with depth after blocks.2; pretrained beats random by 30-40 points at the last
-    stage. Seeds 0-4 at 160 px: bn2 0.932-0.944, bn1 - raw 0.033-0.081, random blocks.2 - bn2 0.09-0.15, random max
-    0.68-0.73, pretrained - random at bn2 0.305-0.400."""
+    stages best; random weights fall with depth after blocks.2, to 0.54-0.64 after bn2; pretrained beats random by
+    30 to 40 points at the last stage. Seeds 0-4 at 160 px: bn2 0.932-0.944, bn1 - raw 0.033-0.081, pretrained -
+    random at bn2 0.305-0.400."""
     pre, rnd, raw = _pre_rnd_raw(lab, "hymenoptera")
-    assert pre["bn2"] >= 0.90 and 0.58 <= pre["bn1"] <= 0.72
-    assert pre["bn2"] - pre["bn1"] >= 0.20 and pre["blocks.6"] > pre["blocks.4"] > pre["blocks.2"] > pre["blocks.0"]
-    assert max(pre["bn1"], pre["blocks.0"]) - raw <= 0.12
+    assert _in(pre["bn1"], 0.65, 0.65, 0.1) and abs(pre["bn1"] - raw) <= 0.10
+    assert _in(pre["bn2"], 0.93, 0.95, 0.01)
+    assert pre["blocks.6"] > pre["blocks.4"] > pre["blocks.2"] > pre["blocks.0"]          # climbs with depth
     assert lab["best_stage"]["hymenoptera"] in ("blocks.5", "blocks.6", "bn2")
-    assert rnd["blocks.2"] - rnd["bn2"] >= 0.04 and max(rnd.values()) <= 0.78
-    assert pre["bn2"] - rnd["bn2"] >= 0.25
+    later = lab["stages"][lab["stages"].index("blocks.2") + 1:]
+    assert all(rnd[s] < rnd["blocks.2"] for s in later) and _in(rnd["bn2"], 0.54, 0.64, 0.01)
+    assert _in(100 * (pre["bn2"] - rnd["bn2"]), 30, 40)
 
 
 def test_far_domain_claims(lab):
-    """Text: on EuroSAT blocks.3 or blocks.4 probe better than the final features, by 3 to 5 points; pretrained beats
-    random init by 36-38 points at the last stage (26-33 between the best stages) and raw pixels by more than 50.
+    """Text: on EuroSAT blocks.3 and blocks.4 probe better than the final features (0.83-0.87), by 2 to 5 points; the
+    best stage (0.87-0.89) is blocks.3 or blocks.4; pretrained beats random init by 31 to 38 points at the last
+    stage (25 to 33 between the best stages) and raw pixels (about 0.3) by more than 50.
     Seeds 0-4 at 160 px: best - final 0.028-0.052, bn2 gap 0.36-0.38, best-vs-best 0.26-0.33, best - raw >= 0.57."""
     pre, rnd, raw = _pre_rnd_raw(lab, "eurosat")
     assert lab["best_stage"]["eurosat"] in ("blocks.3", "blocks.4")
-    assert max(pre["blocks.3"], pre["blocks.4"]) - pre["bn2"] >= 0.01
-    assert pre["bn2"] - rnd["bn2"] >= 0.30 and max(pre.values()) - max(rnd.values()) >= 0.22
-    assert max(pre.values()) - raw >= 0.50
+    assert min(pre["blocks.3"], pre["blocks.4"]) > pre["bn2"] and _in(pre["bn2"], 0.83, 0.87, 0.01)
+    assert _in(100 * (max(pre["blocks.3"], pre["blocks.4"]) - pre["bn2"]), 2, 5)
+    assert _in(max(pre.values()), 0.87, 0.89, 0.01)
+    assert _in(100 * (pre["bn2"] - rnd["bn2"]), 31, 38) and _in(100 * (max(pre.values()) - max(rnd.values())), 25, 33)
+    assert _in(raw, 0.3, 0.3, 0.1) and max(pre.values()) - raw > 0.50
 
 
 def test_xray_shortcut_claims(lab):
-    """Text: NORMAL vs PNEUMONIA: pretrained 0.92-0.95 after bn2 and 0.97-1.00 in the middle; random 0.89-0.93 after
-    bn2; 16 x 16 raw pixels 0.96-0.99, as high as the pretrained final features or higher; aspect ratio alone 0.80.
-    Seeds 0-4: raw - pretrained bn2 +0.008..+0.05, pretrained bn2 - random bn2 0..0.058."""
+    """Text: NORMAL vs PNEUMONIA: pretrained 0.92-0.96 after bn2 and 0.97-1.00 in the middle stages; random 0.89-0.95
+    after bn2; 16 x 16 raw pixels 0.96-0.99, as high as the pretrained final features or higher; aspect ratio alone
+    about 0.8."""
     ds = "xray_normal_vs_pneumonia"
     pre, rnd, raw = _pre_rnd_raw(lab, ds)
-    assert max(pre.values()) >= 0.95 and pre["bn2"] >= 0.88
-    assert raw >= 0.90 and raw >= pre["bn2"] - 0.03
-    assert rnd["bn2"] >= pre["bn2"] - 0.08
-    assert 0.72 <= lab["probe"][ds]["aspect ratio"]["mean"] <= 0.88
+    middle = [pre[s] for s in lab["stages"] if s.startswith("blocks.")]
+    assert _in(pre["bn2"], 0.92, 0.96, 0.01) and _in(max(middle), 0.97, 1.00, 0.01)
+    assert _in(rnd["bn2"], 0.89, 0.95, 0.01)
+    assert _in(raw, 0.96, 0.99, 0.01) and raw >= pre["bn2"]
+    assert _in(lab["probe"][ds]["aspect ratio"]["mean"], 0.8, 0.8, 0.1)
 
 
-def test_bacteria_vs_virus_is_inconclusive(lab):
-    """Text: everything lands between 0.45 and 0.72 with fold spreads of 5 to 22 points; the pretrained final features
-    are no better than random init or raw pixels. Seeds 0-4: all 0.45-0.717, pretrained bn2 - max(random bn2, raw)
-    at most +0.05."""
+def test_bacteria_vs_virus_on_60_xrays(lab):
+    """Text: on the 60 X-rays every feature set lands between 0.43 and 0.72 with fold-to-fold standard deviations of 4
+    to 22 points; the pretrained final features (0.57-0.67) are no better than random init (0.53-0.70) or raw
+    pixels (0.62-0.67)."""
     ds = "xray_bacteria_vs_virus"
     pre, rnd, raw = _pre_rnd_raw(lab, ds)
     cells = [*lab["probe"][ds][probing.PRETRAINED].values(), *lab["probe"][ds][probing.RANDOM].values(),
              lab["probe"][ds]["raw pixels 16x16"], lab["probe"][ds]["aspect ratio"]]
-    assert all(0.35 <= c["mean"] <= 0.80 for c in cells)
-    assert float(np.median([c["std"] for c in cells])) >= 0.05
-    assert pre["bn2"] <= max(rnd["bn2"], raw) + 0.08
+    assert all(_in(c["mean"], 0.43, 0.72, 0.01) for c in cells)
+    assert all(_in(100 * c["std"], 4, 22) for c in cells)
+    assert _in(pre["bn2"], 0.57, 0.67, 0.01) and _in(rnd["bn2"], 0.53, 0.70, 0.01) and _in(raw, 0.62, 0.67, 0.01)
+    assert pre["bn2"] <= min(rnd["bn2"], raw)
+
+
+# ----------------------------------------------------------------------------- the lab's claims ledger
+XRAY_MORE = "xray_more_bacteria_vs_virus"
+
+
+@pytest.fixture(scope="module")
+def ledger(lab, run_lab):
+    """The lab's ledger entries by "claim/data set" (the lab's execution succeeded: `lab` asserts it)."""
+    from course_lib import claims
+
+    entries = claims.load_ledger(claims.ledger_path(run_lab(LAB)["results"]))
+    by_key = {f"{e['claim']}/{e['details']['dataset']}": e for e in entries}
+    assert len(by_key) == len(entries)
+    return by_key
 
 
 @pytest.mark.notebooks
-def test_claims_ledger_entries(lab):
-    """Text: the lab records both claims; "transfers poorly to satellite images" is contradicted on EuroSAT."""
-    verdicts = lab["claims"]
-    assert set(verdicts) == {"hierarchy/eurosat", "far_domain_poor/eurosat", "far_domain_poor/xray_bacteria_vs_virus"}
-    assert verdicts["far_domain_poor/eurosat"] == "contradicted"
-    facts = lab["facts"]["eurosat"]
-    assert facts["final"] - facts["final_random"] > 0.30
+def test_ledger_entries_and_their_designs(lab, ledger):
+    """Text: four entries, all from cross-validation splits of one pool (design "splits", Nadeau-Bengio corrected);
+    the 60-X-ray comparison is no longer recorded."""
+    sizes = {"hierarchy/eurosat": (5, 100, 400), "far_domain_poor/eurosat": (5, 100, 400),
+             "hierarchy/eurosat_more": (15, 300, 1200), f"far_domain_poor/{XRAY_MORE}": (15, 136, 546)}
+    assert set(ledger) == set(sizes)
+    for key, (n, n_eval, n_train) in sizes.items():
+        e = ledger[key]
+        assert (e["design"], e["n"], e["n_eval"], e["n_train"], e["profile"]) == ("splits", n, n_eval, n_train, "fast")
+        assert e["power"] is not None and e["se"] > 0
+    assert lab["claims"] == {k: e["verdict"] for k, e in ledger.items()}
+
+
+@pytest.mark.notebooks
+def test_the_stage_is_chosen_on_eurosat_and_confirmed_on_eurosat_more(lab, ledger):
+    """Text: the lab picks the best stage before the final one on the 500 tiles (blocks.3 or blocks.4), records that
+    entry as exploratory, then measures that same stage once on eurosat_more: the confirmation bears the verdict."""
+    pre = _curve(lab, "eurosat")
+    chosen = lab["confirmation"]["chosen_stage"]
+    assert chosen == max(lab["stages"][:-1], key=pre.get) and chosen in ("blocks.3", "blocks.4")
+    explore, confirm = ledger["hierarchy/eurosat"], ledger["hierarchy/eurosat_more"]
+    for e in (explore, confirm):
+        assert (e["details"]["a_features"], e["details"]["b_features"]) == (f"pretrained {chosen}", "pretrained bn2")
+    assert explore["details"]["role"] == "exploratory" and "exploratory" in explore["note"]
+    assert "chose the mid stage" in explore["note"]
+    assert confirm["details"]["role"] == "confirmation" and confirm["details"]["chosen_on"] == "eurosat"
+    assert "confirmation" in confirm["note"]
+    cells = lab["confirmation"]["probe"]["eurosat_more"][probing.PRETRAINED]
+    assert confirm["mean_a"] == pytest.approx(cells[chosen]["mean"], abs=1e-4)
+    assert confirm["mean_b"] == pytest.approx(cells["bn2"]["mean"], abs=1e-4)
+
+
+@pytest.mark.notebooks
+def test_hierarchy_verdicts_as_stated(ledger):
+    """Text (fast profile, seed 0): exploratory entry inconclusive, a lead of 3 to 5 points on the tiles that chose
+    the stage; confirmation on the new tiles **inconclusive**: a lead of 1 to 2.5 points, smaller than on the
+    exploration tiles, an interval that reaches just below zero, and a design whose power is about 3 to 4 points.
+    Seeds 0-4: exploratory +0.028..+0.052; confirmation +0.010..+0.025, power 0.026-0.039."""
+    explore, confirm = ledger["hierarchy/eurosat"], ledger["hierarchy/eurosat_more"]
+    assert explore["verdict"] == "inconclusive" and _in(100 * explore["diff"], 3, 5)
+    assert confirm["verdict"] == "inconclusive"
+    assert _in(100 * confirm["diff"], 1.0, 2.5, 0.1) and confirm["diff"] < explore["diff"]
+    assert -0.01 < confirm["low"] < 0 < confirm["high"]
+    assert _in(100 * confirm["power"], 3, 4) and confirm["power"] > confirm["diff"]
+
+
+@pytest.mark.notebooks
+def test_far_domain_poor_verdicts_as_stated(lab, ledger):
+    """Text: EuroSAT **contradicted** (pretrained beats random init by 31 to 38 points); bacterial vs viral on
+    682 X-rays **inconclusive**: pretrained 0.64-0.65, random init 0.56-0.57, a gain of 7 to 9 points whose interval
+    lies above zero but not above the 5-point margin and is about ±3 points wide; 'no gain' would be called only for
+    a true gain below about zero (at most +0.5 points). Seeds 0-4: gain +0.068..+0.085, power -0.029..+0.004."""
+    euro, xray = ledger["far_domain_poor/eurosat"], ledger[f"far_domain_poor/{XRAY_MORE}"]
+    assert euro["verdict"] == "contradicted" and _in(100 * euro["diff"], 31, 38) and euro["low"] > 0.05
+    assert xray["verdict"] == "inconclusive"
+    assert _in(xray["mean_a"], 0.64, 0.65, 0.01) and _in(xray["mean_b"], 0.56, 0.57, 0.01)
+    assert _in(100 * xray["diff"], 7, 9) and 0 < xray["low"] < 0.05 < xray["high"]
+    assert xray["power"] <= 0.005 and _in(100 * (xray["high"] - xray["low"]) / 2, 3, 3)     # about ±3 points wide
+    assert (xray["details"]["a_features"], xray["details"]["b_features"]) == ("pretrained bn2", "random init bn2")
+
+
+@pytest.mark.notebooks
+def test_xray_references_as_stated(lab):
+    """Text: on the 682 X-rays pretrained features are no better than 16 x 16 raw pixels (0.63-0.64; difference under
+    2 points, an interval of about ±5 points, inconclusive at the 5-point margin); the aspect ratio alone is near
+    chance (0.52-0.53) and pretrained beats it by more than 5 points (the no-gain reading is contradicted); on the 60
+    X-rays the same comparison's interval spans about 50 points and 'no gain' would need a true difference below
+    -30 points."""
+    refs = lab["references"]
+    raw, aspect = refs["raw pixels 16x16"], refs["aspect ratio"]
+    assert _in(raw["mean_b"], 0.63, 0.64, 0.01) and abs(raw["diff"]) < 0.02 and raw["verdict"] == "inconclusive"
+    assert _in(100 * (raw["high"] - raw["low"]) / 2, 5, 5)                                 # about ±5 points wide
+    assert _in(aspect["mean_b"], 0.52, 0.53, 0.01) and aspect["verdict"] == "contradicted" and aspect["low"] > 0.05
+    small = refs["random init, the 60 X-rays"]
+    assert small["verdict"] == "inconclusive" and small["n_eval"] == 12
+    assert _in(100 * (small["high"] - small["low"]), 50, 50, 10) and _in(100 * small["power"], -30, -30)
