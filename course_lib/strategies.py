@@ -9,9 +9,13 @@
 Fine-tuning keeps the pretrained BatchNorm layers frozen (:func:`freeze_batchnorm`): with batches of a few images
 their statistics would drift. A :class:`Task` prepares one data set at one input size once (tables, images decoded
 into memory, validation tensors, cached probe features), so a sweep over strategies, sizes and seeds decodes and
-extracts only once. :func:`run_strategy` gives one row per run; :func:`summarize`, :func:`crossing_points` and
-:func:`decision_table` turn rows into curves with spread, the sizes where curves cross, and a decision table;
-:func:`cost_table` measures parameters, seconds per epoch and memory per unfrozen depth.
+extracts only once. :func:`run_strategy` gives one row per run (with each validation image's right/wrong, for
+paired verdicts: :func:`claim_pairs`); :func:`summarize`, :func:`crossing_points` and :func:`decision_table` turn
+rows into curves with spread, the sizes where curves cross, and a decision table; :func:`cost_table` measures
+parameters, seconds per epoch and memory per unfrozen depth. ``prepare_task(..., extra_train=...)`` adds more
+training images (e.g. ``eurosat_more``) to a data set's own train split; :func:`inner_task` and
+:func:`choose_on_inner_split` pick a setting on a split of the training images only, so the validation set that
+gives a verdict never chose what it judges.
 Used in: 02.
 """
 from __future__ import annotations
@@ -195,16 +199,52 @@ class Task:
         return models.replace_head(copy.deepcopy(self.model), self.num_classes)
 
 
+def concat_tables(first: data.ImageTable, second: data.ImageTable) -> data.ImageTable:
+    """The rows of `first`, then those of `second` (the same classes, in the same order), as one table named
+    ``"first+second"``. A file in both raises: the tables must be disjoint."""
+    if list(first.classes) != list(second.classes):
+        raise CourseLibError(f"cannot join {first.name!r} and {second.name!r}: their classes differ "
+                             f"({first.classes} vs {second.classes}).")
+    shared = {str(p) for p in first.paths} & {str(p) for p in second.paths}
+    if shared:
+        raise CourseLibError(f"{len(shared)} file(s) are in both {first.name!r} and {second.name!r}, e.g. "
+                             f"{sorted(shared)[:2]}: join disjoint tables only.")
+
+    def both(x, y):
+        return None if x is None or y is None else np.concatenate([np.asarray(x, dtype=object),
+                                                                   np.asarray(y, dtype=object)])
+
+    return data.ImageTable(f"{first.name}+{second.name}", first.task, [*first.paths, *second.paths],
+                           np.concatenate([first.labels, second.labels]).astype(np.int64), list(first.classes),
+                           both(first.groups, second.groups), both(first.split, second.split),
+                           pd.concat([first.frame, second.frame], ignore_index=True))
+
+
 def prepare_task(model: nn.Module, dataset: str, input_size: int, task: str | None = None,
-                 shrink: float = 1.25) -> Task:
+                 shrink: float = 1.25, extra_train: Sequence[str] = ()) -> Task:
     """Load `dataset`'s own train/val split, decode its images once, and cache the model's pooled features.
 
     Features go through ``features.extract_features`` (cached on disk, so a second run reads them back); the
     training images are kept in memory with their shorter side at most ``shrink * input_size`` px.
+    ``extra_train``: data sets whose images (all of them: e.g. ``eurosat_more``, which has no split of its own) join
+    the training side; the validation set stays `dataset`'s own, and the task is named ``"eurosat+eurosat_more"``.
+    An extra image whose file name is also in `dataset` raises, and so does a file or group on both sides of the
+    split (``data.assert_no_leak``).
     """
     t0 = time.perf_counter()
     train_table = data.load_dataset(dataset, task=task, split="train")
     val_table = data.load_dataset(dataset, task=task, split="val")
+    for extra in extra_train:
+        more = data.load_dataset(extra, task=task)
+        # Two folders can hold the same images (e.g. an official archive unpacked for both): compare file names too.
+        same = {p.name for p in more.paths} & {p.name for p in [*train_table.paths, *val_table.paths]}
+        if same:
+            raise CourseLibError(f"{len(same)} file name(s) of {extra!r} are also in {dataset!r}, e.g. "
+                                 f"{sorted(same)[:2]}: the extra images must be disjoint from the data set's own.")
+        train_table = concat_tables(train_table, more)
+    if extra_train:
+        data.assert_no_leak(train_table, val_table)
+    dataset = "+".join([dataset, *extra_train])
     eval_tf = ArrayTransform(data.eval_transform(model, input_size=input_size))
     train_tf = ArrayTransform(data.train_transform(model, input_size=input_size))
     t1 = time.perf_counter()
@@ -222,6 +262,45 @@ def prepare_task(model: nn.Module, dataset: str, input_size: int, task: str | No
                                       and fva.from_cache, "decode": t3 - t2})
 
 
+def inner_task(task: Task, val_fraction: float = 0.25, seed: int = 0) -> Task:
+    """The same task on its training images only: a stratified split of ``task.train`` (``data.stratified_split``)
+    into an inner train part and an inner validation part, named ``"<task>.inner"``. A setting chosen by its score
+    here never saw ``task.val``, so ``task.val`` can then judge it once without a selection bias."""
+    t0 = time.perf_counter()
+    inner_train, inner_val = data.stratified_split(task.train, val_fraction, seed=seed)
+    where = {str(p): i for i, p in enumerate(task.train.paths)}
+    tr = np.array([where[str(p)] for p in inner_train.paths], dtype=np.int64)
+    va = np.array([where[str(p)] for p in inner_val.paths], dtype=np.int64)
+    val_X = torch.stack([task.eval_transform(data.open_image(task.train.paths[i])) for i in va])
+    return Task(name=f"{task.name}.inner", model_name=task.model_name, input_size=task.input_size, model=task.model,
+                train=inner_train, val=inner_val, train_transform=task.train_transform,
+                eval_transform=task.eval_transform, images=[task.images[i] for i in tr],
+                val_set=TensorSet(val_X, inner_val.labels, inner_val.classes), train_X=task.train_X[tr],
+                val_X=task.train_X[va], seconds={"decode": time.perf_counter() - t0})
+
+
+def choose_on_inner_split(task: Task, candidates: Sequence[str], seeds: Sequence[int], epochs: int = 3,
+                          val_fraction: float = 0.25, split_seed: int = 0, **run_kwargs) -> dict:
+    """Pick one of `candidates` (strategy names) by their mean accuracy on an inner split of the training images
+    (:func:`inner_task`), all of them trained on the inner train part with every seed in `seeds`. Exact ties go to
+    the cheaper strategy (``COST_ORDER``). Returns ``{"winner", "scores": {strategy: mean inner accuracy},
+    "n_inner_train", "n_inner_val", "rows"}``; the task's own validation set plays no part. A single candidate is
+    returned as it is, with no training (``scores`` empty): it was fixed before any measurement, nothing is chosen.
+    """
+    if not candidates:
+        raise CourseLibError("choose_on_inner_split needs at least one candidate strategy.")
+    if len(candidates) == 1:
+        return {"winner": candidates[0], "scores": {}, "n_inner_train": 0, "n_inner_val": 0,
+                "split_seed": int(split_seed), "rows": []}
+    inner = inner_task(task, val_fraction, split_seed)
+    rows = [run_strategy(c, inner, None, s, epochs, **run_kwargs) for c in candidates for s in seeds]
+    scores = pd.DataFrame(rows).groupby("strategy")["accuracy"].mean()
+    order = [c for c in COST_ORDER if c in scores.index] + sorted(set(scores.index) - set(COST_ORDER))
+    winner = next(c for c in order if scores[c] >= scores.max())
+    return {"winner": winner, "scores": {c: float(scores[c]) for c in order}, "n_inner_train": len(inner.train),
+            "n_inner_val": len(inner.val), "split_seed": int(split_seed), "rows": rows}
+
+
 # ----------------------------------------------------------------------------- one run
 def schedule_epochs(n_train: int, epochs: int, batch_size: int = 32, min_steps: int = 0) -> int:
     """`epochs`, raised so that training takes at least `min_steps` optimiser steps.
@@ -230,6 +309,12 @@ def schedule_epochs(n_train: int, epochs: int, batch_size: int = 32, min_steps: 
     """
     steps_per_epoch = max(1, math.ceil(n_train / batch_size))
     return max(int(epochs), math.ceil(min_steps / steps_per_epoch))
+
+
+def optimiser_steps_per_epoch(n_train: int, batch_size: int = 32) -> int:
+    """Optimiser steps in one epoch of ``train.fine_tune``: one per batch, a last batch of one image dropped."""
+    full, rest = divmod(int(n_train), int(batch_size))
+    return full + (1 if rest > 1 or (rest == 1 and n_train == 1) else 0)
 
 
 def probe_parameters(num_features: int, num_classes: int) -> int:
@@ -307,8 +392,10 @@ def fit_probe(task: Task, indices: np.ndarray, seed: int = 0, C: float = 1.0, st
     return train.ProbeResult(metrics, pipe, time.perf_counter() - start)
 
 
-def _evaluate(model: nn.Module, task: Task) -> train.Metrics:
-    return train.evaluate_model(model, task.val_set, classes=task.classes, batch_size=64)
+def _score(model: nn.Module, task: Task) -> tuple[train.Metrics, list[int]]:
+    """Metrics of `model` on the task's whole val set, and per validation image 1 (right) or 0 (wrong)."""
+    y, pred, _ = train.predict(model, task.val_set, batch_size=64)
+    return train.evaluate_predictions(y, pred, task.classes), (pred == y).astype(int).tolist()
 
 
 def freeze_batchnorm(model: nn.Module) -> nn.Module:
@@ -361,29 +448,45 @@ def recalibrate_batchnorm(model: nn.Module, dataset, batch_size: int = 64) -> nn
 
 @functools.lru_cache(maxsize=1)
 def _training_code_digest() -> str:
-    """A hash of the kit's training code (this module, train, features): read once per process."""
+    """A hash of the kit's training code (this module, train, features, models/stages for freezing and unfreezing,
+    models/core for the new head): read once per process."""
     from pathlib import Path
 
+    from .models import core as models_core, stages as models_stages
+
     code = hashlib.sha256()
-    for module in (train, features):
+    for module in (train, features, models_stages, models_core):
         code.update(Path(module.__file__).read_bytes())
     code.update(Path(__file__).read_bytes())
     return code.hexdigest()
 
 
+def _source_digest(fn) -> str:
+    """A hash of a function's source (its bytecode when the source cannot be read)."""
+    import inspect
+
+    try:
+        text = inspect.getsource(fn).encode()
+    except (OSError, TypeError):
+        text = getattr(getattr(fn, "__code__", None), "co_code", repr(fn).encode())
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
 def _run_cache_path(name: str, task: Task, n_per_class, seed: int, epochs: int, settings: dict):
     """Where one finished run's row is kept: its key covers everything the run depends on (strategy, data, model
-    weights, transforms, settings, library versions and this kit's training code), so a changed input means a new
-    run, never a stale number."""
-    import timm
+    weights (their content), transforms, settings, the training images ``data.subsample_per_class`` picks and its
+    source, library versions and this kit's training code), so a changed input means a new run, never a stale
+    number."""
+    from ._digest import TRAINING_LIBRARIES, library_versions, weights_digest
 
     key = {"strategy": name, "dataset": task.name, "model": task.model_name, "input_size": task.input_size,
-           "weights": getattr(task.model, "course_weights", None),
+           "weights": getattr(task.model, "course_weights", None), "weights_digest": weights_digest(task.model),
+           "subsample": [_source_digest(data.subsample_per_class), task.subset(n_per_class, seed).tolist()],
            "train": [[str(p) for p in task.train.paths], [int(y) for y in task.train.labels]],
            "val": [[str(p) for p in task.val.paths], [int(y) for y in task.val.labels]],
            "transforms": [repr(task.train_transform), repr(task.eval_transform)],
            "n_per_class": n_per_class, "seed": int(seed), "epochs": int(epochs), **settings,
-           "versions": [torch.__version__, timm.__version__, np.__version__], "code": _training_code_digest()}
+           "versions": library_versions(TRAINING_LIBRARIES), "code": _training_code_digest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return env.cache_dir() / "runs" / f"{task.name}-{name}-{digest}.json"
 
@@ -403,7 +506,9 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
     Training runs ``schedule_epochs(n_train, epochs, batch_size, min_steps)`` epochs of light augmentation.
 
     Returns a flat row: data set, strategy, size, seed, accuracy, balanced accuracy, trainable parameters, seconds
-    (the whole run), seconds per epoch, learning rates and how far the backbone moved (``weight_change``).
+    (the whole run), seconds per epoch, optimiser ``steps``, learning rates, how far the backbone moved
+    (``weight_change``), and ``correct``: 1 or 0 per validation image, in the val set's order (for paired verdicts,
+    :func:`claim_pairs`).
     ``history`` also scores after every epoch (one extra validation pass each); ``keep_model`` adds ``"model"``.
     With ``cache`` (and neither of those), a finished run's row is kept on disk (written atomically) and a later
     call with the same inputs returns it (``from_cache`` True; ``seconds`` stays the measured time): re-running a lab
@@ -422,12 +527,15 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
     idx = task.subset(n_per_class, seed)
     size = ALL if n_per_class in (None, ALL) else int(n_per_class)
     row = {"dataset": task.name, "strategy": name, "size": str(size), "n_per_class": len(idx) / task.num_classes,
-           "n_train": int(len(idx)), "seed": int(seed), "k": None, "epochs": None, "seconds_per_epoch": None,
-           "lr_head": None, "lr_backbone": None, "weight_change": None, "accuracy_before": None}
+           "n_train": int(len(idx)), "seed": int(seed), "k": None, "epochs": None, "steps": None,
+           "seconds_per_epoch": None, "lr_head": None, "lr_backbone": None, "weight_change": None,
+           "accuracy_before": None}
     start = time.perf_counter()
     if name == "probe":
         result = fit_probe(task, idx, seed)
         metrics, trainable, hist, model = result.metrics, probe_parameters(task.train_X.shape[1], task.num_classes), [], result.model
+        with env.one_blas_thread():
+            correct = (model.predict(task.val_X) == task.val.labels).astype(int).tolist()
     else:
         n_epochs = schedule_epochs(len(idx), epochs, batch_size, min_steps)
         train_set, val_set = task.train_set(idx), (task.val_set if history else None)
@@ -436,7 +544,7 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
             model, result = train.train_from_scratch(task.model_name, train_set, val_set, task.num_classes,
                                                      lr=lr_scratch, seed=seed, **common)
             recalibrate_batchnorm(model, task.train_set(idx, task.eval_transform))
-            metrics = _evaluate(model, task)
+            metrics, correct = _score(model, task)
             row.update(lr_head=lr_scratch, lr_backbone=lr_scratch)
         else:
             env.seed_everything(seed)  # the new head's initial weights: the same for a seed, whatever ran before
@@ -454,13 +562,14 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
                 lr_head = lr_backbone
             result = train.fine_tune(model, train_set, val_set, unfreeze_stages=None, lr_head=lr_head,
                                      lr_backbone=lr_backbone, seed=seed, **common)
-            metrics = result.metrics or _evaluate(model, task)
+            metrics, correct = _score(model, task)
             row.update(lr_head=lr_head, lr_backbone=lr_backbone if name != "head" else None,
                        weight_change=weight_change(model, task.model))
         trainable, hist = result.trainable_params, result.history
-        row.update(k=k if name == "last_k" else None, epochs=n_epochs, seconds_per_epoch=result.seconds_per_epoch)
+        row.update(k=k if name == "last_k" else None, epochs=n_epochs, seconds_per_epoch=result.seconds_per_epoch,
+                   steps=n_epochs * optimiser_steps_per_epoch(len(idx), batch_size))
     row.update(accuracy=metrics.accuracy, balanced_accuracy=metrics.balanced_accuracy, trainable_params=int(trainable),
-               seconds=time.perf_counter() - start)
+               seconds=time.perf_counter() - start, correct=correct)
     if history:
         row["history"] = [h.get("val_acc") for h in hist]
     if keep_model:
@@ -523,6 +632,33 @@ def paired(sweep: pd.DataFrame, dataset: str, a: str, b: str, sizes: Iterable[st
     if a not in wide or b not in wide:
         return [], []
     return wide[a].tolist(), wide[b].tolist()
+
+
+def claim_pairs(sweep: pd.DataFrame, dataset: str, a: str, b: str, sizes: Iterable[str] | None = None) -> dict:
+    """The runs of strategies `a` and `b` paired by (size, seed), ready for ``claims.record(..., design="seeds",
+    **pairs)``: their accuracies ``a`` and ``b``, each run's per-image results ``correct_a`` / ``correct_b`` (the
+    same validation images in the same order) and ``n_eval``, the number of validation images."""
+    s = sweep[sweep["dataset"] == dataset]
+    if sizes is not None:
+        s = s[s["size"].isin([str(x) for x in sizes])]
+    left, right = (s[s["strategy"] == x].set_index(["size", "seed"]) for x in (a, b))
+    for x, side in ((a, left), (b, right)):
+        if side.index.has_duplicates:
+            raise CourseLibError(f"{x!r} has several runs at the same size and seed on {dataset!r} (other "
+                                 "settings?): pass runs with one row per strategy, size and seed.")
+    keys = sorted(left.index.intersection(right.index),
+                  key=lambda k: (k[0] == ALL, int(k[0]) if k[0] != ALL else 0, k[1]))
+    if not keys:
+        return {"a": [], "b": [], "correct_a": None, "correct_b": None, "n_eval": None}
+    correct_a = [list(map(int, left.loc[k, "correct"])) for k in keys]
+    correct_b = [list(map(int, right.loc[k, "correct"])) for k in keys]
+    n_eval = {len(c) for c in correct_a + correct_b}
+    if len(n_eval) != 1:
+        raise CourseLibError(f"the runs of {a!r} and {b!r} on {dataset!r} were scored on different numbers of "
+                             f"validation images ({sorted(n_eval)}); pair runs of one validation set only.")
+    return {"a": [float(left.loc[k, "accuracy"]) for k in keys],
+            "b": [float(right.loc[k, "accuracy"]) for k in keys],
+            "correct_a": correct_a, "correct_b": correct_b, "n_eval": n_eval.pop()}
 
 
 def summarize(sweep: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:

@@ -107,6 +107,63 @@ def test_schedule_epochs_guarantees_optimiser_steps():
     assert strategies.schedule_epochs(244, 3, batch_size=32, min_steps=0) == 3
 
 
+def test_optimiser_steps_per_epoch_counts_the_batches_fine_tune_runs():
+    from course_lib import train
+
+    for n, batch in ((10, 32), (32, 32), (33, 32), (34, 32), (65, 32), (1, 32), (200, 32)):
+        steps = strategies.optimiser_steps_per_epoch(n, batch)
+        ds = torch.utils.data.TensorDataset(torch.zeros(n, 1), torch.zeros(n, dtype=torch.long))
+        net = nn.Linear(1, 2)
+        seen = []
+        net.register_forward_hook(lambda m, i, o: seen.append(len(i[0])))
+        train.fine_tune(net, ds, epochs=1, batch_size=batch, unfreeze_stages=None, progress=False, device="cpu",
+                        channels_last=False)
+        assert steps == len(seen), (n, batch, steps, seen)
+
+
+def test_claim_pairs_aligns_accuracies_and_per_image_results():
+    rows = []
+    for strategy, base in (("probe", [1, 1, 0, 1]), ("scratch", [0, 1, 0, 0])):
+        for size in ("5", "20"):
+            for seed in (0, 1):
+                correct = list(base)
+                correct[seed] = 1 - correct[seed]          # each run differs: pairs must not be mixed up
+                rows.append({"dataset": "near", "strategy": strategy, "size": size, "seed": seed,
+                             "accuracy": float(np.mean(correct)), "correct": correct})
+    sweep = pd.DataFrame(rows[::-1])                       # order in the frame must not matter
+    p = strategies.claim_pairs(sweep, "near", "probe", "scratch", ["5", "20"])
+    assert p["n_eval"] == 4 and len(p["a"]) == len(p["b"]) == len(p["correct_a"]) == 4
+    for acc, correct in ((p["a"], p["correct_a"]), (p["b"], p["correct_b"])):
+        assert acc == [float(np.mean(c)) for c in correct]
+    assert p["correct_a"][0] == [0, 1, 0, 1] and p["correct_b"][0] == [1, 1, 0, 0]  # size 5, seed 0 on both sides
+    assert strategies.claim_pairs(sweep, "near", "probe", "scratch", ["5"])["a"] == p["a"][:2]
+    assert strategies.claim_pairs(sweep, "near", "probe", "missing")["a"] == []
+    twice = pd.concat([sweep, sweep.iloc[[0]].assign(accuracy=0.0)], ignore_index=True)   # e.g. another learning rate
+    with pytest.raises(CourseLibError, match="several runs"):
+        strategies.claim_pairs(twice, "near", "probe", "scratch")
+    sweep.loc[0, "correct"] = [1, 0, 1]                    # a run scored on another validation set
+    with pytest.raises(CourseLibError, match="different numbers"):
+        strategies.claim_pairs(sweep, "near", "probe", "scratch")
+
+
+def test_concat_tables_joins_disjoint_tables_with_the_same_classes(shared_datasets, lite0):
+    from course_lib import data
+
+    small, more = data.load_dataset("eurosat", split="train"), data.load_dataset("eurosat_more")
+    both = strategies.concat_tables(small, more)
+    assert both.name == "eurosat+eurosat_more" and len(both) == len(small) + len(more)
+    assert both.class_counts().tolist() == [185] * 10
+    assert [str(p) for p in both.paths[:len(small)]] == [str(p) for p in small.paths]
+    assert both.labels.tolist() == small.labels.tolist() + more.labels.tolist()
+    data.assert_no_leak(both, data.load_dataset("eurosat", split="val"))
+    with pytest.raises(CourseLibError, match="in both"):
+        strategies.concat_tables(small, small)
+    with pytest.raises(CourseLibError, match="classes differ"):
+        strategies.concat_tables(small, data.load_dataset("hymenoptera", split="train"))
+    with pytest.raises(CourseLibError, match="file name"):   # the same images again, e.g. from another folder
+        strategies.prepare_task(lite0, "eurosat", 32, extra_train=["eurosat"])
+
+
 def test_probe_parameters_and_mean_std():
     assert strategies.probe_parameters(1280, 2) == 1281
     assert strategies.probe_parameters(1280, 10) == 12810
@@ -350,18 +407,107 @@ def test_lab_records_every_strategy_with_spread(lab):
         for strategy, cells in sweep.items():
             assert len(cells) >= (1 if strategy == "lp_ft" else 2), strategy
             for cell in cells.values():
-                assert cell["n_seeds"] >= 3 and cell["std"] >= 0 and len(cell["values"]) == cell["n_seeds"]
+                assert cell["n_seeds"] >= 3 and len(cell["values"]) == cell["n_seeds"]
+                assert cell["std"] == pytest.approx(np.std(cell["values"], ddof=1))
     assert (lab["datasets"]["hymenoptera"]["closeness"], lab["datasets"]["eurosat"]["closeness"]) == ("near", "far")
 
 
+@pytest.fixture(scope="module")
+def verdicts(run_lab, lab):
+    """The lab's ledger entries by (claim, data set)."""
+    from course_lib import claims
+
+    entries = claims.load_ledger(claims.ledger_path(run_lab(LAB)["results"]))
+    out = {(e["claim"], e["note"].split(",")[0]): e for e in entries}
+    assert len(out) == len(entries), "one entry per claim and data set"
+    return out
+
+
+FAR_MORE = "eurosat+eurosat_more"
+
+
 @pytest.mark.notebooks
-def test_pretrained_probe_beats_scratch_by_20_points_up_to_20_images_per_class(lab):
-    """Text: pretrained features beat training from scratch by at least 20 points on average up to 20 images per
-    class, and by at least 10 at every such size, on both domains."""
-    for dataset in ("hymenoptera", "eurosat"):
-        gaps = [_cell(lab, dataset, "probe", size)["mean"] - cell["mean"]
-                for size, cell in lab["sweep"][dataset]["scratch"].items() if size != "all" and int(size) <= 20]
-        assert len(gaps) >= 2 and np.mean(gaps) >= 0.20 and min(gaps) >= 0.10, (dataset, gaps)
+def test_claims_are_recorded_as_seeds_on_one_validation_set_with_their_power(lab, verdicts):
+    """Text: each pair is two strategies with the same seed and images, scored on the same validation images
+    (design "seeds"); every entry states its power."""
+    n_val = {"hymenoptera": lab["datasets"]["hymenoptera"]["n_val"], "eurosat": lab["datasets"]["eurosat"]["n_val"],
+             FAR_MORE: lab["more_data"][FAR_MORE]["n_val"]}
+    assert set(verdicts) == {("small_data_extraction", "hymenoptera"), ("small_data_extraction", "eurosat"),
+                             ("pretrained_beats_scratch", "hymenoptera"), ("pretrained_beats_scratch", "eurosat"),
+                             ("more_data_finetune", "hymenoptera"), ("more_data_finetune", FAR_MORE)}
+    assert n_val[FAR_MORE] == n_val["eurosat"] == 150                 # scored on eurosat's own validation images
+    for (claim, dataset), e in verdicts.items():
+        assert e["design"] == "seeds" and e["n_eval"] == n_val[dataset], (claim, dataset)
+        assert e["n"] >= len(lab["seeds"]) and e["power"] is not None and e["low"] <= e["diff"] <= e["high"]
+    pbs = verdicts[("pretrained_beats_scratch", "eurosat")]
+    sweep = lab["sweep"]["eurosat"]                                   # the pairs are the sweep's own runs
+    assert sorted(pbs["a"]) == sorted(sweep["full_ft"]["5"]["values"] + sweep["full_ft"]["20"]["values"])
+    assert sorted(pbs["b"]) == sorted(sweep["scratch"]["5"]["values"] + sweep["scratch"]["20"]["values"])
+
+
+@pytest.mark.notebooks
+def test_scratch_gets_the_same_optimiser_steps_as_the_fine_tuning_it_is_compared_with(lab):
+    """Text: scratch takes exactly the optimiser steps of full fine-tuning at every size and seed."""
+    budget = lab["scratch_budget"]
+    cells = {(d, s) for d in ("hymenoptera", "eurosat") for s in ("5", "20")}
+    assert {(r["dataset"], r["size"]) for r in budget} == cells
+    assert len(budget) == 4 * len(lab["seeds"])
+    assert all(r["scratch"] == r["full_ft"] >= lab["settings"]["min_steps"] for r in budget)
+
+
+@pytest.mark.notebooks
+def test_pretrained_beats_scratch_supported_far_inconclusive_near(lab, verdicts):
+    """Text: with the same steps, full fine-tuning is ahead of scratch by more than 20 points on average over 5 and 20
+    images per class and by at least 10 at each size, on both domains; supported on eurosat (the interval clears the
+    20-point margin), inconclusive on hymenoptera."""
+    for dataset, verdict in (("hymenoptera", "inconclusive"), ("eurosat", "supported")):
+        e = verdicts[("pretrained_beats_scratch", dataset)]
+        assert e["verdict"] == verdict and e["diff"] > 0.20, (dataset, e["verdict"], e["diff"])
+        for size in ("5", "20"):
+            gap = _cell(lab, dataset, "full_ft", size)["mean"] - _cell(lab, dataset, "scratch", size)["mean"]
+            assert gap >= 0.10, (dataset, size, gap)
+    assert verdicts[("pretrained_beats_scratch", "eurosat")]["low"] > 0.20
+
+
+@pytest.mark.notebooks
+def test_small_data_extraction_supported_far_inconclusive_near(verdicts):
+    """Text: at 5 images per class the probe's lead over full fine-tuning is under 5 points on average on the near
+    domain and inside the noise (inconclusive); on the far domain the interval is clear of zero (supported)."""
+    near, far = verdicts[("small_data_extraction", "hymenoptera")], verdicts[("small_data_extraction", "eurosat")]
+    assert near["verdict"] == "inconclusive" and 0 < near["diff"] < 0.05, near["diff"]
+    assert far["verdict"] == "supported" and far["low"] > 0
+
+
+@pytest.mark.notebooks
+def test_more_data_finetune_inconclusive_near_not_supported_far(lab, verdicts):
+    """Text: with all 122 images per class the chosen fine-tuning ties with the probe (within 3 points):
+    inconclusive; with 185 per class on the far domain it is still behind the probe on average: not supported."""
+    near, far = verdicts[("more_data_finetune", "hymenoptera")], verdicts[("more_data_finetune", FAR_MORE)]
+    assert near["verdict"] == "inconclusive" and abs(near["diff"]) <= 0.03, near["diff"]
+    assert far["verdict"] in ("inconclusive", "contradicted") and far["diff"] < 0, (far["verdict"], far["diff"])
+    for (claim, dataset), e in verdicts.items():
+        if claim == "more_data_finetune":
+            chosen = lab["more_data"][dataset]["winner"]
+            assert f"{chosen} chosen on an inner split" in e["note"]
+            assert sorted(e["a"]) == sorted(lab["more_data_sweep"][dataset][chosen]["all"]["values"])
+
+
+@pytest.mark.notebooks
+def test_more_data_variant_is_chosen_on_an_inner_split_of_the_training_images(lab):
+    """Text: each candidate trains on 75% of the training images and is scored on the other 25%; the best (the
+    cheaper on a tie) is chosen; the far domain trains on 185 images per class and keeps eurosat's 150 val images."""
+    more = lab["more_data"]
+    assert set(more) == {"hymenoptera", FAR_MORE}
+    assert more[FAR_MORE]["per_class"] == 185 and more[FAR_MORE]["n_train"] == 1850
+    assert more["hymenoptera"]["per_class"] == pytest.approx(122)
+    for dataset, m in more.items():
+        assert m["candidates"] == ["last_k", "full_ft"] and set(m["scores"]) == set(m["candidates"])
+        assert m["n_inner_train"] + m["n_inner_val"] == m["n_train"]
+        assert m["n_inner_val"] == pytest.approx(0.25 * m["n_train"], abs=1)
+        best = max(m["scores"].values())
+        order = [s for s in strategies.COST_ORDER if s in m["scores"]]
+        assert m["winner"] == next(s for s in order if m["scores"][s] >= best)   # the cheaper one on a tie
+        assert set(lab["more_data_sweep"][dataset]) == {"probe", m["winner"]}    # only the chosen variant faces val
 
 
 @pytest.mark.notebooks
@@ -377,7 +523,7 @@ def test_with_five_images_fine_tuning_from_a_random_head_does_not_beat_the_probe
 @pytest.mark.notebooks
 def test_near_domain_fine_tuning_catches_up_with_all_images_far_domain_does_not(lab):
     """Text: with all images, fine-tuning the top comes within 3 points of the probe on the near domain; on the far
-    domain the probe stays ahead of fine-tuning at every size."""
+    domain the probe stays ahead of fine-tuning at every size of the sweep, even with all 35 images per class."""
     near = lab["sweep"]["hymenoptera"]
     assert near["last_k"]["all"]["mean"] >= near["probe"]["all"]["mean"] - 0.03
     far = lab["sweep"]["eurosat"]
@@ -389,7 +535,7 @@ def test_near_domain_fine_tuning_catches_up_with_all_images_far_domain_does_not(
 @pytest.mark.notebooks
 def test_large_backbone_learning_rate_destroys_pretraining(lab):
     """Text: backbone lr 1e-2 (and already 1e-3) scores at least 10 points below 1e-4 and below the probe, and moves
-    the backbone's weights much further."""
+    the backbone's weights more than five times further."""
     lr = lab["lr_experiment"]
     by = lr["by_lr"]
     small = by["0.0001"]
@@ -415,13 +561,13 @@ def test_lp_ft_beats_fine_tuning_from_a_random_head_and_stays_near_the_probe(lab
 
 @pytest.mark.notebooks
 def test_frozen_backbone_trains_far_fewer_parameters_and_its_epoch_is_faster(lab):
-    """Text: the head has a few thousand parameters, the network about 3.3 million; the frozen epoch is faster."""
+    """Text: the head has a few thousand parameters, the network about 3.3 million, the last two stages 30% of the
+    weights. (How much faster the frozen epoch is depends on the machine: printed, never asserted.)"""
     c = lab["costs"]
     rows = {(r["strategy"], r["k"]): r for r in c["rows"]}
     assert rows[("head", 0)]["trainable_params"] == 2562
     assert 3.3e6 < rows[("full_ft", 9)]["trainable_params"] < 3.4e6
     assert c["param_ratio_full_vs_head"] > 1000
-    assert c["epoch_ratio_full_vs_head"] > 1.5
     params = [r["trainable_params"] for r in c["rows"] if r["strategy"] != "probe"]
     assert params == sorted(params)  # unfreezing more stages never trains fewer parameters
     assert abs(rows[("last_k", 2)]["trainable_params"] / rows[("full_ft", 9)]["trainable_params"] - 0.30) < 0.01
@@ -429,8 +575,8 @@ def test_frozen_backbone_trains_far_fewer_parameters_and_its_epoch_is_faster(lab
 
 @pytest.mark.notebooks
 def test_recipe_on_lite0_learns_like_the_probe(lab):
-    """Text: the frozen-backbone recipe (Adam, lr 1e-3) works, close to the probe on the same features; ResNet-50's
-    weights are not available offline and load_model says so."""
+    """Text: the frozen-backbone recipe (Adam, lr 1e-3) works: at least 80%, at most 8 points below the probe on the
+    same features; ResNet-50's weights are not available offline and load_model says so."""
     r = lab["recipe"]
     assert r["trainable_params"] == 2562
     assert r["accuracy"] >= 0.80 and r["accuracy"] >= r["probe_accuracy"] - 0.08
@@ -452,6 +598,57 @@ def test_decision_table_and_crossings_come_from_the_sweep(lab):
     assert all(set(c) >= {"dataset", "a", "b", "n_per_class"} for c in lab["crossings"])
 
 
+@pytest.fixture(scope="module")
+def xray_task(lite0, tmp_path_factory):
+    """chest_xray's own split at 32 px (120 small images): a real task that trains in seconds."""
+    import os
+
+    before = os.environ.get("COURSE_CACHE_DIR")
+    os.environ["COURSE_CACHE_DIR"] = str(tmp_path_factory.mktemp("xray-cache"))
+    try:
+        yield strategies.prepare_task(lite0, "chest_xray", input_size=32, task="normal_vs_pneumonia")
+    finally:
+        if before is None:
+            os.environ.pop("COURSE_CACHE_DIR", None)
+        else:
+            os.environ["COURSE_CACHE_DIR"] = before
+
+
+def test_inner_task_splits_the_training_images_only(xray_task):
+    task = xray_task
+    inner = strategies.inner_task(task, 0.25, seed=0)
+    tr, va = [str(p) for p in inner.train.paths], [str(p) for p in inner.val.paths]
+    assert not set(tr) & set(va) and sorted(tr + va) == sorted(str(p) for p in task.train.paths)
+    assert not set(tr + va) & {str(p) for p in task.val.paths}
+    assert len(va) == pytest.approx(0.25 * len(task.train), abs=1)
+    share = task.train.class_counts() / len(task.train)                   # stratified: the class shares are kept
+    assert np.allclose(inner.val.class_counts() / len(va), share, atol=0.05)
+    where = {str(p): i for i, p in enumerate(task.train.paths)}
+    assert np.array_equal(inner.train_X, task.train_X[[where[p] for p in tr]])
+    assert np.array_equal(inner.val_X, task.train_X[[where[p] for p in va]])
+    assert len(inner.images) == len(tr) and len(inner.val_set) == len(va) and inner.name == f"{task.name}.inner"
+    assert [str(p) for p in strategies.inner_task(task, 0.25, seed=0).val.paths] == va   # the same split again
+
+
+def test_choice_on_the_inner_split_never_reads_the_validation_set(xray_task, monkeypatch):
+    import dataclasses
+
+    blind = dataclasses.replace(xray_task, val=None, val_set=None, val_X=None)   # any use of val would fail
+    pick = strategies.choose_on_inner_split(blind, ["probe", "head"], [0, 1], epochs=1, min_steps=1, batch_size=8)
+    assert set(pick["scores"]) == {"probe", "head"} and len(pick["rows"]) == 4
+    assert pick["scores"][pick["winner"]] == max(pick["scores"].values())
+    assert pick["n_inner_train"] + pick["n_inner_val"] == len(xray_task.train)
+    assert all(r["dataset"] == "chest_xray.inner" for r in pick["rows"])
+    fixed = strategies.choose_on_inner_split(blind, ["last_k"], [0])
+    assert fixed["winner"] == "last_k" and fixed["rows"] == [] and fixed["scores"] == {}   # one candidate: no runs
+    # ties go to the cheaper strategy; a clear winner wins whatever it costs
+    for accs, want in (({"full_ft": 0.8, "last_k": 0.8, "lp_ft": 0.7}, "last_k"),
+                       ({"full_ft": 0.9, "last_k": 0.8, "lp_ft": 0.7}, "full_ft")):
+        monkeypatch.setattr(strategies, "run_strategy",
+                            lambda name, task, n, seed, epochs, **kw: {"strategy": name, "accuracy": accs[name]})
+        assert strategies.choose_on_inner_split(blind, ["lp_ft", "full_ft", "last_k"], [0, 1])["winner"] == want
+
+
 def test_finished_runs_are_cached_and_a_changed_input_runs_again(lite0, tmp_path, monkeypatch):
     """A second identical run returns the first one's row from disk; another seed, size or setting trains anew."""
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
@@ -460,6 +657,8 @@ def test_finished_runs_are_cached_and_a_changed_input_runs_again(lite0, tmp_path
     first = strategies.run_strategy("last_k", task, 2, seed=0, **run)
     again = strategies.run_strategy("last_k", task, 2, seed=0, **run)
     assert not first["from_cache"] and again["from_cache"]
+    assert len(first["correct"]) == len(task.val) and np.mean(first["correct"]) == pytest.approx(first["accuracy"])
+    assert first["steps"] == first["epochs"] * strategies.optimiser_steps_per_epoch(first["n_train"], 8)
     assert {k: v for k, v in again.items() if k != "from_cache"} == {k: v for k, v in first.items() if k != "from_cache"}
     assert len(list((tmp_path / "runs").glob("*.json"))) == 1 and not list((tmp_path / "runs").glob(".tmp-*"))
     for changed in (dict(seed=1), dict(n_per_class=3), dict(lr_backbone=1e-3)):

@@ -183,4 +183,4 @@ def test_measure_zoo_times_timm_and_torchvision_names_with_interleaved_repeats()
     assert (t["ms_bs1"] > 0).all() and (t["img_s_bs4"] > 0).all() and (t["img_size"] == 64).all()
     assert all(len(v) == 2 for v in t["ms_bs1_all"]) and (t["ms_bs1_spread"] >= 0).all()
     assert t.loc["mobilenet_v3_small", "params_m"] == pytest.approx(2.542856, abs=1e-3)
-    assert t.loc["tf_efficientnet_lite0", "top1"] == pytest.approx(74.94)
+    assert t.loc["tf_efficientnet_lite0", "top1"] == pytest.approx(75.1)   # as the tensorflow/tpu README prints it
