@@ -488,7 +488,7 @@ def test_more_data_finetune_inconclusive_near_not_supported_far(lab, verdicts):
     for (claim, dataset), e in verdicts.items():
         if claim == "more_data_finetune":
             chosen = lab["more_data"][dataset]["winner"]
-            assert f"{chosen} chosen on an inner split" in e["note"]
+            assert e["details"]["chosen"] == chosen and "chosen on an inner split" in e["note"]
             assert sorted(e["a"]) == sorted(lab["more_data_sweep"][dataset][chosen]["all"]["values"])
 
 
