@@ -175,11 +175,16 @@ def test_fine_tune_and_scratch_train_on_equal_terms(r):
 
 
 def test_scratch_scored_fairly_sits_at_the_majority_class(r):
-    """'Scored fairly, scratch lands within one val frame of the majority class on every split ... ImageNet features,
-    read by a probe or fine-tuned, are above the majority class on every split. On the main split the fine-tune
-    and the probe are at most three val frames apart'"""
+    """'Scored fairly, scratch cannot be told apart from the majority class: the 90% interval of scratch minus the
+    majority class over the splits includes zero ... ImageNet features, read by a probe or fine-tuned, are above
+    the majority class on every split. On the main split the fine-tune and the probe are at most three val frames
+    apart'"""
     c = pd.DataFrame(r["compare"])
-    assert ((c["scratch"] - c["majority"]).abs() <= 1 / c["n_val"] + 1e-9).all(), c
+    floor = claims.paired_verdict(c["scratch"], c["majority"], design="splits", n_eval=round(c["n_val"].mean()),
+                                  n_train=round(c["n_train"].mean()))
+    assert floor.low <= 0 <= floor.high, (floor, c)
+    assert r["scratch_minus_majority"] == {"mean": pytest.approx(floor.diff), "low": pytest.approx(floor.low),
+                                           "high": pytest.approx(floor.high)}
     assert (c["scratch, stale BN"] < c["majority"]).any(), c              # 'can land below even the majority class'
     assert (c["pretrained probe"] > c["majority"]).all(), c
     assert (c["pretrained fine-tune"] > c["majority"]).all(), c
