@@ -292,14 +292,14 @@ def fetch_cct(url: str, dest: str | os.PathLike | None = None, checksum: str | N
     if checksum is None and not trust_unverified:
         raise DataError(f"no checksum given for {url}, so the download cannot be verified. Pass the one published "
                         "on the data set's page (checksum='md5:<hex>' or 'sha256:<hex>'), or trust_unverified=True.")
-    expected = data._parse_checksum(checksum) if checksum else None
+    expected = data.parse_checksum(checksum) if checksum else None
     if url.startswith(("http://", "https://")) and env.is_offline():
         raise DataError(f"cannot download {url}: offline (COURSE_OFFLINE=1 or no network). Copy the file to "
                         f"{target} instead.")
     dest.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".fetch-cct-", dir=dest))
     try:
-        got = data._download(url, work / "download", expected[0] if expected else "sha256")
+        got = data.download_file(url, work / "download", expected[0] if expected else "sha256")
         if expected and got != expected[1]:
             raise DataError(f"checksum mismatch for {url}: expected {expected[0]}:{expected[1]}, got {got}. The "
                             "download was deleted; retry, or check the address and the checksum.")
@@ -331,7 +331,7 @@ def fetch_cct_images(table: data.ImageTable, base_url: str, image_root: str | os
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
             os.close(fd)
             try:
-                data._download(url, Path(tmp), "sha256")
+                data.download_file(url, Path(tmp), "sha256")
                 data.open_image(tmp)
                 os.replace(tmp, target)
             finally:

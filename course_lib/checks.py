@@ -56,6 +56,23 @@ def _show(kind: str, text: str) -> None:
     print(f"{label}: {text}")
 
 
+def _raised(error: Exception) -> str:
+    """What a learner needs from an exception raised by their answer: its type, message and the line of their own
+    code it came from (the last frame outside this kit), not a traceback through the checker."""
+    import traceback
+    from pathlib import Path
+
+    kit = Path(__file__).resolve().parent
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if kit not in Path(f.filename).resolve().parents]
+    where = ""
+    if frames:
+        f = frames[-1]
+        code = f" (`{f.line.strip()}`)" if f.line else ""
+        where = f" in `{f.name}`, line {f.lineno}{code}"
+    return (f"your answer raised {type(error).__name__}: {error}{where}. Fix that line and run the cell that defines "
+            "it again, then `check()`.")
+
+
 class Problem:
     """One question. Subclasses set ``vars`` (names read from the notebook), ``hints``, ``solution_code`` and
     implement :meth:`verify`, which raises :class:`Incorrect` with an explanation or returns a message."""
@@ -97,6 +114,8 @@ class Problem:
             self.last = Outcome("not attempted", f"finish the function first ({e or 'it still raises NotImplementedError'}).")
         except Incorrect as e:
             self.last = Outcome("incorrect", str(e))
+        except Exception as e:  # the learner's function (or object) failed while being checked: say where, no traceback
+            self.last = Outcome("incorrect", _raised(e))
         return self.last
 
     def check(self) -> None:

@@ -10,7 +10,6 @@ Adding a claim: one ``register_claim(Claim(...))`` below, plus one ``claims.reco
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import platform
@@ -21,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ._atomic import atomic_write
+from ._registry import Registry
 from .errors import CourseLibError, unknown_name
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED = "supported", "contradicted", "inconclusive", "not measured"
@@ -61,24 +61,20 @@ class Claim:
     direction: str = "a_wins"    # "a_wins": A beats B by > margin; "no_gain": A does NOT beat B by more than margin
 
 
-_CLAIMS: dict[str, Claim] = {}
+CLAIMS: Registry[Claim] = Registry("claim", "course_lib.claims.list_claims()", key=lambda c: c.id)
 
 
 def register_claim(claim: Claim) -> Claim:
-    if claim.id in _CLAIMS:
-        raise CourseLibError(f"a claim with id {claim.id!r} is already registered; pick another id.")
-    _CLAIMS[claim.id] = claim
-    return claim
+    return CLAIMS.register(claim)
 
 
 def list_claims(pattern: str = "*") -> list[str]:
-    return [c for c in _CLAIMS if fnmatch.fnmatch(c, pattern)]
+    """Claim ids matching a shell-style `pattern`, in the order the labs teach them (registration order)."""
+    return CLAIMS.names(pattern)
 
 
 def get_claim(claim_id: str) -> Claim:
-    if claim_id not in _CLAIMS:
-        raise unknown_name("claim", claim_id, _CLAIMS, "course_lib.claims.list_claims()")
-    return _CLAIMS[claim_id]
+    return CLAIMS[claim_id]
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -469,15 +465,40 @@ for _c in (
           a="ImageNet features", b="random-init features", margin=0.05, direction="no_gain"),
     Claim("start_small", "Bigger models are not always better: start with the smallest.",
           "practitioner advice", "03_model_comparison",
-          "linear-probe accuracy of Lite2 vs Lite0 (the claim predicts no real gain for the bigger model)",
+          "5-fold cross-validated linear probe on all images of one data set (design 'splits'), pooled features of "
+          "Lite2 vs Lite0, with probe and batch-1 latency measured at the same input size: one shared size for both "
+          "(128 px) in the fast profile, each model's native size (Lite0 224 px, Lite2 260 px) in the full profile "
+          "(the note says which); the claim predicts no real gain for the bigger model",
           a="Lite2", b="Lite0", margin=0.02, direction="no_gain"),
-    Claim("quoted_figures", "Published figures as quoted (e.g. ResNet-50: 74.9% top-1, 98 MB, 26 M parameters).",
-          "Keras Applications table, blog posts", "03_model_comparison",
-          "quoted figure vs torchvision / timm metadata"),
-    Claim("realtime_latency", "For real time, prefer low-latency models: a small model fits a 30 fps budget on a CPU.",
+    Claim("quoted_figures", "Published figures as quoted (e.g. ResNet-50: 74.9% top-1, 98 MB, 26 M parameters) match "
+          "their source.",
+          "Keras Applications table (https://keras.io/api/applications/), blog posts", "03_model_comparison",
+          "each quoted figure (top-1, size in MB, parameters) against what its own source states (the Keras "
+          "Applications table; for ViT-B/16's parameters the ViT paper's Table 1): supported when the quote is the "
+          "source's figure correctly rounded (within half a unit of its last digit). How far the quote is from the "
+          "torchvision weights this kit loads is a difference between two sets of weights, kept in each entry's "
+          "details (kit_value, difference_from_kit), not a verdict"),
+    Claim("realtime_latency", "For real-time processing, models with lower latency (e.g. EfficientNet, ResNet-50) "
+          "should be prioritised over large transformers: does each fit a 30 fps frame budget?",
           "practitioner advice", "03_model_comparison",
-          "frame budget (33.3 ms) minus the measured batch-1 latency of the smallest zoo model, per repeat",
+          "per model (ResNet-18/50, EfficientNet-B0, EfficientNet-Lite0, MobileNet-V2, MobileNet-V3-Large, ViT-B/16, "
+          "Swin-T; random weights, which do not change the time): the 30 fps frame budget (33.3 ms) minus the batch-1 "
+          "latency at the model's own input size, one median of timed steps after warm-up per repeat, repeats "
+          "interleaved across models on one machine (design 'independent'). Supported = fits the budget, "
+          "contradicted = over it, on the machine the note names (cores, torch threads)",
           a="frame budget", b="measured latency"),
+    Claim("convnets_faster_than_transformers", "Convnets such as EfficientNet and ResNet-50 have lower latency than "
+          "large transformers (ViT, Swin).",
+          "practitioner advice (the reason given for the real-time advice)", "03_model_comparison",
+          "per named convnet: batch-1 latency of the faster of ViT-B/16 and Swin-T minus the convnet's, in the same "
+          "interleaved repeat, each at its own input size, on one machine (design 'independent')",
+          a="faster transformer (ms)", b="convnet (ms)"),
+    Claim("imagenet_features_beat_shortcuts", "On your own images, pretrained features beat the shortcuts: the "
+          "image's size and shape, raw pixels, and the same network with random weights.",
+          "the capstone's risk check (lab 01's shortcut baselines)", "05_choose_for_your_data",
+          "linear-probe accuracy over repeated stratified 5-fold CV (design 'splits') on the capstone's images: the "
+          "features `choose.choose` picked vs the best of the shortcut baselines on the same folds",
+          a="chosen pretrained features", b="best shortcut"),
     Claim("wildlife_little_compute", "With little compute, a pretrained classifier on whole frames is the practical option.",
           "wildlife case study text", "04_wildlife_case_study",
           "accuracy over event-grouped splits of the camera-trap frames, the pretrained whole-image classifier "

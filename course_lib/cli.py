@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_lib doctor | list-models | fetch-weights NAME | fetch-data NAME | claims | run-notebooks``."""
+"""Command line: ``python -m course_lib doctor | list-models | fetch-weights NAME | fetch-data NAME | claims | run-notebooks | choose FOLDER``."""
 from __future__ import annotations
 
 import argparse
@@ -74,6 +74,34 @@ def _claims(args) -> int:
     return 0
 
 
+def _choose(args) -> int:
+    import time
+    import warnings
+    from pathlib import Path
+
+    from . import choose, data
+
+    start = time.perf_counter()
+    print(f"[1/3] reading {args.folder} ...", flush=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", data.ImageFolderWarning)
+        table = data.image_folder(args.folder, labels=args.labels, on_bad="raise" if args.strict else "skip")
+    for w in caught:
+        print(f"  warning: {w.message}")
+    print(f"  {len(table)} images, {len(table.classes)} classes", flush=True)
+    question = choose.Question(domain=args.domain, compute=args.compute, fps=args.fps, per_class=args.per_class,
+                               input_size=args.input_size, repeats=args.repeats, seed=args.seed,
+                               **({"models": tuple(args.models)} if args.models else {}))
+    print("[2/3] measuring candidates, scores and folds (features are cached: a second run is quicker) ...",
+          flush=True)
+    choice = choose.choose(table, question, progress=True)
+    out = Path(args.out) if args.out else None
+    report = choose.write_report(choice, out)
+    print(f"[3/3] chosen: {choice.chosen}; report written to {report} in {time.perf_counter() - start:.0f} s")
+    print("\n".join(report.read_text().splitlines()[:4]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import CourseLibError
 
@@ -104,6 +132,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="fast", choices=["fast", "full"])
     p.add_argument("--output-dir", default="build/executed")
     p.set_defaults(fn=_run_notebooks)
+    p = sub.add_parser("choose", help="choose a pretrained model for a folder of your images; writes a report")
+    p.add_argument("folder", help="class sub-folders of images (train/ and val/ above them or not), or a CSV "
+                                  "of file,label[,group]")
+    p.add_argument("--labels", help="a CSV of file,label[,group] for the images under FOLDER")
+    p.add_argument("--domain", default="near", choices=["imagenet", "near", "far"],
+                   help="how far the images are from ImageNet photos (far: X-rays, satellite, microscopy)")
+    p.add_argument("--compute", default="cpu", choices=["cpu", "mobile", "gpu"])
+    p.add_argument("--fps", type=float, default=None, help="a frame rate, for real-time use")
+    p.add_argument("--per-class", type=int, default=None, help="subsample this many images per class (quick look)")
+    p.add_argument("--input-size", type=int, default=None, help="one input size for all networks (default: own)")
+    p.add_argument("--repeats", type=int, default=2, help="repeats of 5-fold cross-validation")
+    p.add_argument("--models", nargs="+", default=None,
+                   help="networks to compare (default: the EfficientNet-Lite models whose weights ship with the kit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strict", action="store_true", help="stop on a bad image file instead of skipping it")
+    p.add_argument("--out", default="", help="report folder (default: build/reports/<folder name>)")
+    p.set_defaults(fn=_choose)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

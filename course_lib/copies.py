@@ -32,7 +32,7 @@ from . import env
 from ._atomic import atomic_write
 from .errors import CourseLibError
 
-OUT_DIR = env.PROJECT_ROOT / "build"
+OUT_DIR = env.output_dir()
 TAG_SOLUTION, TAG_INSTRUCTOR, TAG_STUDENT, TAG_EXERCISE = "solution", "instructor", "student", "exercise"
 _MARK = re.compile(r"^\s*#\s*(?:to_remove\s+)?solution\b[ \t]*:?[ \t]*(.*)$", re.I)
 _STUB = re.compile(r"^(\s*)#\s*stub:[ ]?(.*)$", re.I)
@@ -249,7 +249,7 @@ def write_all(notebooks: Sequence[str | Path] | None = None, out_dir: str | Path
     return [write_copies(nb, out_dir) for nb in notebooks]
 
 
-def write_workspace(folder: str | Path = env.PROJECT_ROOT / "my-labs") -> list[Path]:
+def write_workspace(folder: str | Path = (env.kit_checkout() or Path.cwd()) / "my-labs") -> list[Path]:
     """The learner's own copies (``make lab``): the student copy of each lab that `folder` does not hold yet.
 
     An existing file is never touched, so answers and notes survive every ``make lab``; delete a file to get a fresh

@@ -4,6 +4,9 @@ Every setting is an environment variable with a sane default, so notebooks, test
 
 - ``COURSE_DATA_DIR``: folder holding the data sets (CI points it at ``../shared/datasets``).
 - ``COURSE_CACHE_DIR``: feature caches and checkpoints.
+- ``COURSE_OUTPUT_DIR``: what the labs write (``results/``, ``figures/``, student copies, slides): the checkout's
+  ``build/`` when the kit runs from a checkout, else ``./build`` under the working folder. A pip-installed kit
+  (Colab) never writes into site-packages.
 - ``COURSE_PROFILE``: ``fast`` (CI, 2 CPU cores) or ``full`` (class, a Colab GPU).
 - ``COURSE_OFFLINE``: ``1`` forbids downloads, ``0`` allows them; unset means "probe the network once".
 
@@ -25,15 +28,37 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("fast", "full")
 
 
+def kit_checkout() -> Path | None:
+    """The repository folder when course_lib runs from a checkout (editable install or ``sys.path``), else None.
+
+    A checkout has the kit's ``pyproject.toml`` and ``notebooks/`` beside ``course_lib/``; a wheel installed into
+    site-packages has neither, and nothing may be written there."""
+    root = PROJECT_ROOT
+    return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
+
+
+def output_dir() -> Path:
+    """The folder for what labs and tools write: ``$COURSE_OUTPUT_DIR``, else ``<checkout>/build``, else ``./build``."""
+    value = os.environ.get("COURSE_OUTPUT_DIR")
+    if value:
+        return Path(value).expanduser().resolve()
+    root = kit_checkout()
+    return (root if root is not None else Path.cwd().resolve()) / "build"
+
+
 def _user_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "course-kit"
 
 
 def data_dir() -> Path:
-    """The data folder: ``$COURSE_DATA_DIR``, else the repository's ``datasets/`` (where ``fetch`` unpacks)."""
+    """The data folder: ``$COURSE_DATA_DIR``, else the checkout's ``datasets/`` (where ``fetch`` unpacks), else
+    ``./datasets`` under the working folder for a pip-installed kit."""
     value = os.environ.get("COURSE_DATA_DIR")
-    return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "datasets"
+    if value:
+        return Path(value).expanduser().resolve()
+    root = kit_checkout()
+    return (root if root is not None else Path.cwd().resolve()) / "datasets"
 
 
 def cache_dir() -> Path:

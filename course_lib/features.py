@@ -135,7 +135,7 @@ def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[
     """
     from .data import open_image
     from .models import stage_names
-    from .models.stages import _capture, _to_vectors
+    from .models.stages import capture_outputs, to_vectors
     from .models.core import head_name
 
     if hasattr(images, "paths"):
@@ -173,13 +173,13 @@ def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[
     head = head_name(model)
     out: dict[str, list[np.ndarray]] = {l: [] for l in layers}
     try:
-        with torch.inference_mode(), _capture(model, hooks) as maps, _capture(model, [head], pre=True) as pre:
+        with torch.inference_mode(), capture_outputs(model, hooks) as maps, capture_outputs(model, [head], pre=True) as pre:
             for i in tqdm(range(0, len(paths), batch_size), desc=f"features {getattr(model, 'course_name', '')}",
                           disable=not progress, unit="batch"):
                 batch = torch.stack([transform(open_image(p)) for p in paths[i:i + batch_size]])
                 model(batch.to(device, memory_format=fmt))
                 for l in hooks:
-                    out[l].append(_to_vectors(maps[l]).float().cpu().numpy())
+                    out[l].append(to_vectors(maps[l]).float().cpu().numpy())
                 if POOLED in out:
                     out[POOLED].append(pre[head].flatten(1).float().cpu().numpy())
     finally:

@@ -21,10 +21,11 @@ def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
 
 
 def results_file(notebook: str | Path, results_path: str = "") -> Path:
-    """Where a lab writes its numbers: `results_path` if given, else ``build/results/<lab>.json``."""
+    """Where a lab writes its numbers: `results_path` if given, else ``<output>/results/<lab>.json``
+    (``env.output_dir()``: the checkout's ``build/``, or ``./build`` for a pip-installed kit)."""
     if results_path:
         return Path(results_path)
-    return env.PROJECT_ROOT / "build" / "results" / f"{Path(notebook).stem}.json"
+    return env.output_dir() / "results" / f"{Path(notebook).stem}.json"
 
 
 def save_results(results: dict, path: str | Path) -> Path:
@@ -40,8 +41,8 @@ def load_results(path: str | Path) -> dict:
 
 
 def figure_path(name: str) -> Path:
-    """Where labs save figures for the slides: ``build/figures/<name>``."""
-    path = env.PROJECT_ROOT / "build" / "figures" / name
+    """Where labs save figures for the slides: ``<output>/figures/<name>`` (``env.output_dir()``)."""
+    path = env.output_dir() / "figures" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -51,7 +52,7 @@ def run_notebook(notebook: str | Path, output_dir: str | Path, profile: str = "f
     import papermill as pm
 
     notebook = Path(notebook)
-    output_dir = Path(output_dir)
+    output_dir = Path(output_dir).resolve()   # the kernel runs in the notebook's folder: a relative path would land there
     output_dir.mkdir(parents=True, exist_ok=True)
     results = output_dir / f"{notebook.stem}.json"
     start = time.perf_counter()

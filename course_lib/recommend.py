@@ -1,10 +1,13 @@
 """Choosing a pretrained model: quoted figures checked, speed measured here, constraints, and the five questions.
 
-- :data:`QUOTED_FIGURES` holds figures as course texts quote them, each with where it most likely comes from;
-  :func:`fact_check` puts them beside torchvision's weight metadata and says where they disagree and why.
+- :data:`QUOTED_FIGURES` holds figures as course texts quote them, each with the source it comes from and what that
+  source itself states (:class:`SourceFigures`). :func:`source_check` answers "does the quote match its own source?"
+  (a fact, with the source named); :func:`weights_difference` says how far each quote is from the torchvision
+  weights this kit loads (a difference between two sets of weights, not an error in the quote).
 - :func:`measure_zoo` times zoo models on this machine (random weights: speed does not depend on them) with
-  interleaved repeats; :func:`pareto_front`, :func:`shortlist` and :func:`plot_pareto` turn the table into a choice,
-  and :func:`constraint_panel` is the same as an ipywidget.
+  interleaved repeats; :func:`record_realtime` turns the batch-1 repeats into per-model verdicts against a frame
+  budget; :func:`pareto_front`, :func:`shortlist` and :func:`plot_pareto` turn the table into a choice, and
+  :func:`constraint_panel` is the same as an ipywidget.
 - :func:`recommend` answers the practitioner's five questions (problem type; closest pretrained model in task and
   data; data set size; compute and latency budget; real time) with a ranked, explained shortlist and the adaptation
   strategy to start with; :func:`recommend_form` is its widget. Its scoring is a stated heuristic, not a
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -23,33 +27,83 @@ import numpy as np
 from .errors import CourseLibError
 
 # ============================================================================= quoted figures
+FIGURES = ("top1", "file_mb", "params_m")
+UNITS = {"top1": "% top-1", "file_mb": "MB", "params_m": "M params"}
+
+
+@dataclass(frozen=True)
+class SourceFigures:
+    """What a source itself states for one model: the figures a quote of it must match."""
+
+    source: str
+    url: str
+    name: str                  # the model's name in the source
+    top1: float | None         # %, None: the source states none
+    file_mb: float | None
+    params_m: float | None
+    input_px: int | None = None
+    note: str = ""
+
+
+KERAS_URL = "https://keras.io/api/applications/"
+_KERAS_NOTE = ("Keras' own weights, top-1 as Keras evaluated them on the ImageNet-1k validation set (single centre "
+               "crop); Size = the .h5 file with the top layer; Parameters with the top layer")
+KERAS_APPLICATIONS = {   # the "Available models" table at KERAS_URL, as printed there
+    "resnet50": SourceFigures("Keras Applications table", KERAS_URL, "ResNet50", 74.9, 98.0, 25.6, 224, _KERAS_NOTE),
+    "efficientnet_b0": SourceFigures("Keras Applications table", KERAS_URL, "EfficientNetB0", 77.1, 29.0, 5.3, 224,
+                                     _KERAS_NOTE),
+    "inception_v3": SourceFigures("Keras Applications table", KERAS_URL, "InceptionV3", 77.9, 92.0, 23.9, 299,
+                                  _KERAS_NOTE),
+}
+VIT_PAPER = SourceFigures("Dosovitskiy et al. 2021 (ViT), Table 1", "https://arxiv.org/abs/2010.11929", "ViT-Base",
+                          None, None, 86.0, None, "the model variants table: layers, widths, heads, parameters; no "
+                          "accuracy. No source found states 85.8% for an 86 M-parameter ViT-B/16")
+
+
 @dataclass(frozen=True)
 class QuotedFigure:
-    """A figure as course texts and blog posts quote it, with the weights it should be compared with."""
+    """A figure as course texts and blog posts quote it, its source, and the torchvision weights to compare with.
+
+    The figures are kept as printed ("74.9", "26"): the last printed digit is the quote's precision, so a quote
+    matches its source when it is the source's figure correctly rounded (within half a unit of that digit).
+    """
 
     model: str                 # torchvision name of the architecture
     quote: str                 # the sentence as usually quoted
-    top1: float | None         # %
-    file_mb: float | None
-    params_m: float | None
-    source: str                # where the quote most likely comes from
+    top1: str | None           # %, as printed
+    file_mb: str | None
+    params_m: str | None
+    source: SourceFigures      # where the quote comes from, with what it states
+    why_this_source: str
     compare_with: tuple[str, ...]  # torchvision weight tags to compare with, first = closest
 
+    def value(self, figure: str) -> float | None:
+        text = getattr(self, figure)
+        return None if text is None else float(text)
 
-KERAS_TABLE = ("Keras Applications table (keras.io/api/applications): Keras' own weights, top-1 as Keras evaluated "
-               "them, Size = the .h5 file with the top layer")
+    def tolerance(self, figure: str) -> float | None:
+        """Half a unit of the quote's last printed digit: "74.9" -> 0.05, "26" -> 0.5."""
+        text = getattr(self, figure)
+        if text is None:
+            return None
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        return 0.5 * 10.0 ** -decimals
+
+
 QUOTED_FIGURES: tuple[QuotedFigure, ...] = (
-    QuotedFigure("resnet50", "ResNet-50: top-1 74.9%, 98 MB, 26 M params", 74.9, 98.0, 26.0, KERAS_TABLE + "; "
-                 "those weights were converted from the original Caffe release of He et al. 2015",
+    QuotedFigure("resnet50", "ResNet-50: top-1 74.9%, 98 MB, 26 M params", "74.9", "98", "26",
+                 KERAS_APPLICATIONS["resnet50"], "the three figures are the ResNet50 row of the Keras table; Keras' "
+                 "weights were converted from the original Caffe release of He et al. 2015",
                  ("IMAGENET1K_V1", "IMAGENET1K_V2")),
-    QuotedFigure("efficientnet_b0", "EfficientNet: 77.1%, 29 MB, 5 M params", 77.1, 29.0, 5.0, KERAS_TABLE + "; "
-                 "77.1% is also the top-1 Tan & Le 2019 report for B0", ("IMAGENET1K_V1",)),
-    QuotedFigure("inception_v3", "Inception-v3: 77.9%, 92 MB, 24 M params", 77.9, 92.0, 24.0, KERAS_TABLE,
-                 ("IMAGENET1K_V1",)),
-    QuotedFigure("vit_b_16", "ViT: 86 M params, 85.8% top-1", 85.8, None, 86.0, "slides and blog posts; no "
-                 "ImageNet-1k-only ViT-B/16 in torchvision or the ViT paper reaches it: the figure belongs to "
-                 "larger pre-training data (ImageNet-21k or more) and higher resolution, quoted with the base "
-                 "model's parameter count", ("IMAGENET1K_V1", "IMAGENET1K_SWAG_E2E_V1")),
+    QuotedFigure("efficientnet_b0", "EfficientNet: 77.1%, 29 MB, 5 M params", "77.1", "29", "5",
+                 KERAS_APPLICATIONS["efficientnet_b0"], "the EfficientNetB0 row of the Keras table (77.1% is also the "
+                 "top-1 Tan & Le 2019 report for B0)", ("IMAGENET1K_V1",)),
+    QuotedFigure("inception_v3", "Inception-v3: 77.9%, 92 MB, 24 M params", "77.9", "92", "24",
+                 KERAS_APPLICATIONS["inception_v3"], "the InceptionV3 row of the Keras table", ("IMAGENET1K_V1",)),
+    QuotedFigure("vit_b_16", "ViT: 86 M params, 85.8% top-1", "85.8", None, "86", VIT_PAPER,
+                 "slides and blog posts; the parameter count is ViT-Base's in the ViT paper, but no ImageNet-1k-only "
+                 "ViT-B/16 in torchvision or the ViT paper reaches 85.8%: the figure belongs to larger pre-training "
+                 "data (ImageNet-21k or more) and higher resolution", ("IMAGENET1K_V1", "IMAGENET1K_SWAG_E2E_V1")),
 )
 
 
@@ -62,66 +116,126 @@ def _weights(model: str, tag: str):
         raise CourseLibError(f"torchvision has no weights {tag!r} for {model!r}.") from None
 
 
-def _params_without_aux(model: str) -> float | None:
-    """Inception-v3's parameters without the auxiliary classifier (Keras counts none): built, not looked up."""
-    if model != "inception_v3":
-        return None
-    from torchvision.models import inception_v3
+def _default_tag(model: str) -> str:
+    """The torchvision weights ``models.load_model(model)`` loads (DEFAULT)."""
+    from torchvision.models import get_model_weights
 
-    net = inception_v3(weights=None, aux_logits=False, init_weights=False)
-    return sum(p.numel() for p in net.parameters()) / 1e6
+    return get_model_weights(model).DEFAULT.name
 
 
-def fact_check(quoted: Sequence[QuotedFigure] = QUOTED_FIGURES, tolerance_top1: float = 0.5,
-               tolerance_rel: float = 0.05):
-    """Quoted figures beside torchvision's metadata, one row per (quote, weights), with differences and notes.
+@lru_cache(maxsize=None)
+def counted_params_m(model: str, aux: bool = True) -> float:
+    """Parameters of the torchvision architecture, counted on the network built on the meta device (shapes only: no
+    weights, no download), in M.
 
-    ``float32_mib`` = parameters x 4 bytes / 2^20: what the weights alone occupy, to compare file sizes with.
-    ``agrees`` is True when top-1 is within `tolerance_top1` points and size and parameters within
-    `tolerance_rel` (missing quotes are not held against it).
+    ``aux=False`` builds Inception-v3 without its auxiliary classifier (Keras counts none); other models have none.
+    """
+    import torch
+    import torchvision.models as tvm
+
+    from .models.stages import count_parameters
+
+    kwargs = {"aux_logits": aux, "init_weights": False} if model == "inception_v3" else {}
+    with torch.device("meta"):   # shapes only: counting needs no memory and no initialisation
+        net = tvm.get_model(model, weights=None, **kwargs)
+    return count_parameters(net) / 1e6
+
+
+def _kit_value(q: QuotedFigure, figure: str, tag: str) -> float | None:
+    """The same figure for the torchvision weights `tag`: top-1 and file size from their metadata, parameters
+    counted on the network as torchvision builds it for those weights."""
+    meta = _weights(q.model, tag).meta
+    if figure == "top1":
+        return float(meta["_metrics"]["ImageNet-1K"]["acc@1"])
+    if figure == "file_mb":
+        return None if meta.get("_file_size") is None else float(meta["_file_size"])
+    return counted_params_m(q.model)
+
+
+def source_check(quoted: Sequence[QuotedFigure] = QUOTED_FIGURES):
+    """Does each quoted figure match its own source? One row per (quote, figure quoted).
+
+    ``matches`` is True when the quote is the source's figure correctly rounded (``|quoted - source| <=
+    tolerance``, half a unit of the quote's last digit), None when the source states no such figure. The
+    ``kit_*`` columns say how far the quote is from the torchvision weights ``models.load_model`` loads (DEFAULT):
+    a difference between two sets of weights, reported beside the check, not part of it.
     """
     import pandas as pd
 
     rows = []
     for q in quoted:
-        no_aux = _params_without_aux(q.model)
-        for tag in q.compare_with:
-            w = _weights(q.model, tag)
-            meta = w.meta
-            top1 = meta["_metrics"]["ImageNet-1K"]["acc@1"]
-            params = meta["num_params"] / 1e6
-            file_mb = meta.get("_file_size")
-            size = w.transforms().crop_size[0]
-            diffs = {"d_top1": None if q.top1 is None else q.top1 - top1,
-                     "d_file_mb": None if q.file_mb is None or file_mb is None else q.file_mb - file_mb,
-                     "d_params_m": None if q.params_m is None else q.params_m - params}
-            ok = ((q.top1 is None or abs(q.top1 - top1) <= tolerance_top1)
-                  and (q.file_mb is None or file_mb is None or abs(q.file_mb - file_mb) <= tolerance_rel * file_mb)
-                  and (q.params_m is None or abs(q.params_m - params) <= tolerance_rel * params))
-            rows.append({"model": q.model, "quote": q.quote, "weights": tag, "input_px": size,
-                         "quoted_top1": q.top1, "meta_top1": top1, "quoted_file_mb": q.file_mb, "meta_file_mb": file_mb,
-                         "quoted_params_m": q.params_m, "meta_params_m": round(params, 3),
-                         "params_m_without_aux": None if no_aux is None else round(no_aux, 3),
-                         "float32_mib": round(params * 1e6 * 4 / 2**20, 2), **diffs, "agrees": bool(ok),
-                         "quote_source": q.source, "meta_source": f"torchvision {type(w).__name__}.{tag}.meta"})
+        tag = _default_tag(q.model)
+        for figure in FIGURES:
+            value = q.value(figure)
+            if value is None:
+                continue
+            src = getattr(q.source, figure)
+            tol = q.tolerance(figure)
+            kit = _kit_value(q, figure, tag)
+            rows.append({"model": q.model, "figure": figure, "unit": UNITS[figure], "quoted": value, "tolerance": tol,
+                         "source_value": src, "diff": None if src is None else round(value - src, 6),
+                         "matches": None if src is None else bool(abs(value - src) <= tol + 1e-9),
+                         "source": q.source.source, "source_name": q.source.name, "url": q.source.url,
+                         "kit_weights": f"torchvision {q.model} {tag}", "kit_value": None if kit is None else round(kit, 3),
+                         "kit_difference": None if kit is None else round(value - kit, 3)})
     return pd.DataFrame(rows)
 
 
-def explain_disagreements(table) -> list[str]:
-    """One sentence per quote, computed from :func:`fact_check`'s table: what differs, and the likely reason."""
+def weights_difference(quoted: Sequence[QuotedFigure] = QUOTED_FIGURES):
+    """How far each quote is from torchvision's weights: one row per (quote, weights), with differences.
+
+    Not a verdict: a top-1 belongs to a set of weights and an evaluation, so the same architecture scores
+    differently in another library. ``float32_mib`` = counted parameters x 4 bytes / 2^20: what the weights alone
+    occupy, to compare file sizes with; ``params_m_without_aux``: Inception-v3 built without its auxiliary
+    classifier. ``kit_default``: these are the weights ``models.load_model`` loads.
+    """
+    import pandas as pd
+
+    rows = []
+    for q in quoted:
+        no_aux = counted_params_m(q.model, aux=False) if q.model == "inception_v3" else None
+        params = counted_params_m(q.model)
+        default = _default_tag(q.model)
+        for tag in q.compare_with:
+            w = _weights(q.model, tag)
+            meta = w.meta
+            top1, file_mb = meta["_metrics"]["ImageNet-1K"]["acc@1"], meta.get("_file_size")
+            qt, qf, qp = q.value("top1"), q.value("file_mb"), q.value("params_m")
+            rows.append({"model": q.model, "quote": q.quote, "weights": tag, "kit_default": tag == default,
+                         "input_px": w.transforms().crop_size[0],
+                         "quoted_top1": qt, "meta_top1": top1, "quoted_file_mb": qf, "meta_file_mb": file_mb,
+                         "quoted_params_m": qp, "counted_params_m": round(params, 3),
+                         "meta_params_m": round(meta["num_params"] / 1e6, 3),
+                         "params_m_without_aux": None if no_aux is None else round(no_aux, 3),
+                         "float32_mib": round(params * 1e6 * 4 / 2**20, 2),
+                         "d_top1": None if qt is None else round(qt - top1, 3),
+                         "d_file_mb": None if qf is None or file_mb is None else round(qf - file_mb, 3),
+                         "d_params_m": None if qp is None else round(qp - params, 3),
+                         "quote_source": f"{q.source.source} ({q.source.url}): {q.why_this_source}",
+                         "meta_source": f"torchvision {type(w).__name__}.{tag}.meta"})
+    return pd.DataFrame(rows)
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def explain_differences(table) -> list[str]:
+    """One sentence per quote, computed from :func:`weights_difference`'s table: what differs, and the likely reason."""
     notes = []
     for model, rows in table.groupby("model", sort=False):
         first = rows.iloc[0]
         parts = []
         for _, r in rows.iterrows():
-            if r.quoted_top1 is not None and not math.isnan(r.quoted_top1):
-                parts.append(f"top-1 {r.quoted_top1:g} vs {r.meta_top1:g} ({r.weights}, {r.input_px} px)")
-        if first.quoted_params_m is not None and not math.isnan(first.quoted_params_m):
-            p = f"params {first.quoted_params_m:g} M vs {first.meta_params_m:.1f} M"
-            if first.params_m_without_aux is not None and not math.isnan(first.params_m_without_aux):
+            if not _missing(r.quoted_top1):
+                parts.append(f"top-1 {r.quoted_top1:g} vs {r.meta_top1:g} ({r.weights}, {r.input_px} px"
+                             + (", the kit's default" if r.kit_default else "") + ")")
+        if not _missing(first.quoted_params_m):
+            p = f"params {first.quoted_params_m:g} M vs {first.counted_params_m:.1f} M counted"
+            if not _missing(first.params_m_without_aux):
                 p += f" ({first.params_m_without_aux:.1f} M without the auxiliary classifier, which Keras leaves out)"
             parts.append(p)
-        if first.quoted_file_mb is not None and not math.isnan(first.quoted_file_mb):
+        if not _missing(first.quoted_file_mb):
             f = f"file {first.quoted_file_mb:g} MB vs {first.meta_file_mb:.1f} MB"
             if first.quoted_file_mb > 1.2 * first.float32_mib:
                 f += f" (more than the {first.float32_mib:.1f} MiB its float32 weights need: a file format's size)"
@@ -132,16 +246,19 @@ def explain_disagreements(table) -> list[str]:
 
 # ============================================================================= speed measured here
 def measure_zoo(names: Sequence[str], input_size: int | None = None, batch_sizes: Sequence[int] = (1, 32),
-                steps: Mapping[int, int] | int = 10, warmup: Mapping[int, int] | int = 2, repeats: int = 2,
+                steps: Mapping[int, int] | int = 10, warmup: Mapping[int, int] | int = 2,
+                repeats: Mapping[int, int] | int = 2, skip: Mapping[int, Sequence[str]] | None = None,
                 threads: int | None = None, device: Any = None, progress: bool = False):
     """Latency (batch 1) and throughput (batch 32) of each model on this machine, with random weights.
 
-    Repeats are interleaved (every model once, then every model again), so load from other processes hits all
-    models alike; the table keeps the median over repeats and the spread (max - min) of batch-1 latency.
-    ``input_size`` None: each model's own size from the zoo; ``device`` None: ``env.pick_device()``. Models come
-    from ``models.load_model(name, pretrained=False)``, so torchvision and timm names both work. Columns:
-    ``ms_bs1``, ``ms_bs1_spread``, ``ms_bs1_all`` (every repeat), ``img_s_bs32`` (for each batch size),
-    ``params_m`` counted, and the zoo's published facts.
+    Timing is ``bench.measure_latency`` (timm's benchmark style: untimed warm-up steps, then timed steps, their
+    median). Repeats are interleaved (every model once, then every model again), so load from other processes hits
+    all models alike; the table keeps the median over repeats and the spread (max - min) of batch-1 latency.
+    ``steps``, ``warmup`` and ``repeats`` may differ per batch size (a mapping); ``skip={32: [...]}`` leaves models
+    out of one batch size (their columns stay empty). ``input_size`` None: each model's own size from the zoo;
+    ``device`` None: ``env.pick_device()``. Models come from ``models.load_model(name, pretrained=False)``, so
+    torchvision and timm names both work. Columns: ``ms_bs1``, ``ms_bs1_spread``, ``ms_bs1_all`` (the median of
+    every repeat), ``img_s_bs32`` (for each batch size), ``params_m`` counted, and the zoo's published facts.
     """
     import pandas as pd
     import torch
@@ -150,8 +267,18 @@ def measure_zoo(names: Sequence[str], input_size: int | None = None, batch_sizes
 
     if threads:
         env.set_threads(threads)
-    steps = steps if isinstance(steps, Mapping) else {b: int(steps) for b in batch_sizes}
-    warmup = warmup if isinstance(warmup, Mapping) else {b: int(warmup) for b in batch_sizes}
+
+    def per_batch(v, what):
+        out = dict(v) if isinstance(v, Mapping) else {b: int(v) for b in batch_sizes}
+        missing = [b for b in batch_sizes if b not in out]
+        if missing:
+            raise CourseLibError(f"{what} has no value for batch size(s) {missing}.")
+        return out
+
+    steps, warmup, repeats = per_batch(steps, "steps"), per_batch(warmup, "warmup"), per_batch(repeats, "repeats")
+    skip = {b: set(v) for b, v in (skip or {}).items()}
+    if 1 in batch_sizes and skip.get(1):
+        raise CourseLibError("every model is timed at batch 1 (latency); skip only larger batch sizes.")
     nets, sizes = {}, {}
     for name in names:
         nets[name] = models.load_model(name, pretrained=False)
@@ -160,22 +287,26 @@ def measure_zoo(names: Sequence[str], input_size: int | None = None, batch_sizes
         except CourseLibError:
             sizes[name] = input_size or 224
     times: dict[tuple[str, int], list[float]] = {(n, b): [] for n in names for b in batch_sizes}
-    for r in range(repeats):
+    dev = None
+    for r in range(max(repeats.values())):
         for name in names:
             for b in batch_sizes:
+                if r >= repeats[b] or name in skip.get(b, ()):
+                    continue
                 lat = bench.measure_latency(nets[name], batch_size=b, input_size=sizes[name], warmup=warmup[b],
                                             steps=steps[b], device=device)
                 times[(name, b)].append(lat.ms_per_batch)
+                dev = lat.device
                 if progress:
-                    print(f"repeat {r + 1}/{repeats} {name} batch {b}: {lat.ms_per_batch:.1f} ms")
+                    print(f"repeat {r + 1}/{repeats[b]} {name} batch {b}: {lat.ms_per_batch:.1f} ms")
     rows = []
     for name in names:
         row: dict[str, Any] = {"name": name, "img_size": sizes[name],
                                "params_m": round(bench.count_parameters(nets[name]) / 1e6, 3)}
         for b in batch_sizes:
             ms = times[(name, b)]
-            row[f"ms_bs{b}"] = float(np.median(ms))
-            row[f"img_s_bs{b}"] = b * 1e3 / float(np.median(ms))
+            row[f"ms_bs{b}"] = float(np.median(ms)) if ms else math.nan
+            row[f"img_s_bs{b}"] = b * 1e3 / float(np.median(ms)) if ms else math.nan
             if b == 1:
                 row["ms_bs1_spread"] = float(max(ms) - min(ms))
                 row["ms_bs1_all"] = [round(v, 3) for v in ms]
@@ -185,8 +316,116 @@ def measure_zoo(names: Sequence[str], input_size: int | None = None, batch_sizes
         except CourseLibError:
             row.update(top1=None, file_mb=None, gflops=None, family=None)
         rows.append(row)
-    row0 = {"threads": torch.get_num_threads(), "repeats": repeats, "device": lat.device}
+    row0 = {"threads": torch.get_num_threads(), "repeats": repeats.get(1, max(repeats.values())), "device": dev}
     return pd.DataFrame(rows).assign(**row0).set_index("name")
+
+
+# The models the real-time advice names ("models with lower latency (e.g. EfficientNet, ResNet-50) should be
+# prioritised over large transformers"), and the transformers it warns about.
+REALTIME_CONVNETS = ("resnet18", "resnet50", "efficientnet_b0", "tf_efficientnet_lite0", "mobilenet_v2",
+                     "mobilenet_v3_large")
+REALTIME_TRANSFORMERS = ("vit_b_16", "swin_t")
+
+
+def machine_note(speed) -> str:
+    """Where a timing table was measured: cores, torch threads and device (goes into every latency claim's note)."""
+    from . import env
+
+    n = int(speed["threads"].iloc[0])
+    return f"{env.cpu_cores()} cores, {n} torch thread{'s' if n != 1 else ''}, {speed['device'].iloc[0]}"
+
+
+def record_realtime(ledger, speed, fps: float = 30.0, convnets: Sequence[str] = REALTIME_CONVNETS,
+                    transformers: Sequence[str] = REALTIME_TRANSFORMERS, profile: str = ""):
+    """Record the real-time claims from :func:`measure_zoo`'s batch-1 repeats, and return one row per entry.
+
+    - ``realtime_latency``, one entry per model (convnets and transformers): A = the frame budget 1000 / fps ms in
+      every repeat, B = the model's median latency in each repeat; supported = fits the budget, contradicted =
+      over it, across the whole interval.
+    - ``convnets_faster_than_transformers``, one entry per convnet: A = the faster transformer's latency in each
+      repeat, B = the convnet's in the same repeat (repeats are interleaved, so each pair shared the machine's load).
+    Every pair comes from one machine's interleaved repeats: ``design="independent"``; the note names the machine.
+    """
+    import pandas as pd
+
+    from . import claims
+
+    missing = [m for m in (*convnets, *transformers) if m not in speed.index]
+    if missing:
+        raise CourseLibError(f"{missing} were not timed; add them to measure_zoo's names.")
+    budget = 1000.0 / fps
+    machine = machine_note(speed)
+    ms = {m: [float(v) for v in speed.loc[m, "ms_bs1_all"]] for m in (*convnets, *transformers)}
+    rows = []
+    for m in (*convnets, *transformers):
+        e = claims.record(ledger, "realtime_latency", a=[budget] * len(ms[m]), b=ms[m], design="independent",
+                          profile=profile, unit="ms", note=f"{m}, batch 1, {speed.loc[m, 'img_size']} px; {machine}",
+                          model=m, img_size=int(speed.loc[m, "img_size"]), fps=fps, budget_ms=budget, machine=machine)
+        rows.append({"claim": "realtime_latency", "model": m, "ms_median": float(np.median(ms[m])),
+                     "low_ms": budget - e["high"], "high_ms": budget - e["low"], "verdict": e["verdict"]})
+    fastest_tf = np.min([ms[t] for t in transformers], axis=0)
+    for m in convnets:
+        e = claims.record(ledger, "convnets_faster_than_transformers", a=fastest_tf.tolist(), b=ms[m],
+                          design="independent", profile=profile, unit="ms",
+                          note=f"{m} vs the faster of {', '.join(transformers)}, batch 1; {machine}",
+                          model=m, transformers=list(transformers), machine=machine)
+        rows.append({"claim": "convnets_faster_than_transformers", "model": m, "ms_median": float(np.median(ms[m])),
+                     "low_ms": e["low"], "high_ms": e["high"], "verdict": e["verdict"]})
+    return pd.DataFrame(rows)
+
+
+def realtime_sentence(entry: Mapping[str, Any]) -> str:
+    """The sentence a lab prints for one ``realtime_latency`` or ``convnets_faster_than_transformers`` ledger entry:
+    the measured numbers and the recorded verdict, in words."""
+    d, v = entry["details"], entry["verdict"]
+    if entry["claim"] == "realtime_latency":
+        budget, lat = entry["mean_a"], entry["mean_b"]
+        words = {"supported": "fits", "contradicted": "is over"}.get(v, "cannot be said to fit or miss")
+        return (f"{d['model']} ({d['img_size']} px): {lat:.1f} ms per frame, 90% interval {budget - entry['high']:.1f}"
+                f"-{budget - entry['low']:.1f} ms: {words} the {budget:.1f} ms budget of {d['fps']:g} fps here "
+                f"({v}).")
+    if entry["claim"] == "convnets_faster_than_transformers":
+        words = {"supported": "faster than", "contradicted": "slower than"}.get(v, "not clearly faster than")
+        return (f"{d['model']}: {entry['mean_b']:.1f} ms vs {entry['mean_a']:.1f} ms for the faster transformer "
+                f"(difference {entry['diff']:+.1f} ms, 90% interval [{entry['low']:+.1f}, {entry['high']:+.1f}]): "
+                f"{words} both transformers ({v}).")
+    raise CourseLibError(f"no real-time sentence for claim {entry['claim']!r}.")
+
+
+def start_small_table(feats: Mapping[str, Any], lites: Sequence[str], speed, n_splits: int = 5, seed: int = 0):
+    """"Start small", measured: per data set and model, a k-fold linear probe on pooled features next to the
+    batch-1 latency and the GMACs at the same input size.
+
+    ``feats`` maps data set names to ``transfer.candidate_features`` results that hold each model's whole-network
+    candidate; ``speed`` is :func:`measure_zoo` run at the size those features were extracted at (its ``img_size``
+    column says which), so accuracy and cost belong to the same input. Every model is probed on the same folds, so
+    the per-fold accuracies in ``folds[(data, model)]`` are paired. Returns ``(table, folds)``; ``n_eval`` and
+    ``n_train`` are the images per test fold and per training fold (for ``claims.record(design="splits")``);
+    the ``*_vs_lite0`` columns compare each model with the first of `lites`.
+    """
+    import pandas as pd
+
+    from . import bench, models, train
+    from .transfer import Candidate
+
+    sizes = {m: int(speed.loc[m, "img_size"]) for m in lites}
+    macs = {m: bench.gmacs(bench.count_flops(models.load_model(m, pretrained=False), sizes[m])) for m in lites}
+    rows, folds = [], {}
+    for data_name, cf in feats.items():
+        n = len(cf.labels)
+        n_eval = int(round(n / n_splits))
+        for m in lites:
+            cv = train.cross_val_probe(cf.X[Candidate(m).name], cf.labels, n_splits=n_splits, seed=seed)
+            folds[(data_name, m)] = cv["scores"]
+            rows.append({"data": data_name, "model": m, "px": sizes[m], "probe_acc": cv["mean"], "probe_std": cv["std"],
+                         "n_eval": n_eval, "n_train": n - n_eval, "top1": models.get_entry(m).top1,
+                         "ms_bs1": float(speed.loc[m, "ms_bs1"]), "gmacs": round(macs[m], 4)})
+    table = pd.DataFrame(rows)
+    first = table.groupby("data")[["probe_acc", "ms_bs1", "gmacs"]].transform("first")
+    table["gain_vs_lite0"] = table["probe_acc"] - first["probe_acc"]
+    table["latency_vs_lite0"] = table["ms_bs1"] / first["ms_bs1"]
+    table["gmacs_vs_lite0"] = table["gmacs"] / first["gmacs"]
+    return table, folds
 
 
 # ============================================================================= choosing under constraints

@@ -45,8 +45,8 @@ from .errors import CourseLibError
 SLIDES_DIR = env.PROJECT_ROOT / "slides"
 TEMPLATE_DIR = SLIDES_DIR / "templates"
 VENDOR_DIR = SLIDES_DIR / "vendor"
-FIGURES_DIR = env.PROJECT_ROOT / "build" / "figures"
-OUT_DIR = env.PROJECT_ROOT / "build" / "slides"
+FIGURES_DIR = env.output_dir() / "figures"    # where notebooks.figure_path saves them
+OUT_DIR = env.output_dir() / "slides"
 
 # The browser-side libraries, as published on npm (fetched with `npm pack`, never from a CDN at run time).
 # Only these files are kept; each package's license travels with it. `python -m course_lib.slides --vendor update`

@@ -90,7 +90,8 @@ def _default_classes(*ys: np.ndarray) -> list[str]:
     return [str(i) for i in range(int(max(y.max() for y in ys)) + 1)]
 
 
-def _probe_pipeline(C: float, max_iter: int, seed: int):
+def probe_pipeline(C: float, max_iter: int, seed: int):
+    """The kit's one linear probe: standardise, then multinomial logistic regression (scikit-learn), unfitted."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -107,7 +108,7 @@ def fit_linear_probe(train_X, train_y, val_X, val_y, classes: Sequence[str] | No
     if len(np.unique(train_y)) < 2:
         raise CourseLibError("the training labels hold a single class; a probe needs at least two.")
     classes = list(classes) if classes is not None else _default_classes(train_y, val_y)
-    pipe = _probe_pipeline(C, max_iter, seed)
+    pipe = probe_pipeline(C, max_iter, seed)
     start = time.perf_counter()
     pipe.fit(train_X, train_y)
     metrics = evaluate_predictions(val_y, pipe.predict(val_X), classes)
@@ -132,7 +133,7 @@ def cross_val_probe(X, y, groups=None, n_splits: int = 5, seed: int = 0, C: floa
         splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     scores = []
     for tr, va in splitter.split(X, y, groups):
-        pipe = _probe_pipeline(C, 2000, seed).fit(X[tr], y[tr])
+        pipe = probe_pipeline(C, 2000, seed).fit(X[tr], y[tr])
         scores.append(float((pipe.predict(X[va]) == y[va]).mean()))
     return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": scores}
 

@@ -33,6 +33,7 @@ import torch
 from PIL import Image
 
 from . import bench, data, env, models, train
+from ._registry import Registry
 from .errors import CourseLibError, DataError, WeightsUnavailableError
 
 EMPTY = "empty"
@@ -313,7 +314,7 @@ def out_of_fold_proba(X, y, groups, n_classes: int, n_splits: int = 5, seed: int
             if len(np.unique(y[tr])) < 2:
                 proba[va, y[tr][0]] = 1.0
                 continue
-            pipe = train._probe_pipeline(C, 2000, seed).fit(X[tr], y[tr])
+            pipe = train.probe_pipeline(C, 2000, seed).fit(X[tr], y[tr])
             proba[np.ix_(va, pipe.classes_)] = pipe.predict_proba(X[va])
     return proba
 
@@ -545,14 +546,16 @@ class DetectorSpec:
     description: str
 
 
-DETECTORS = {d.name: d for d in (
+DETECTORS: Registry[DetectorSpec] = Registry("detector", "course_lib.wildlife.DETECTORS")
+for _d in (
     DetectorSpec("ssdlite320_mobilenet_v3_large", "SSDLite320_MobileNet_V3_Large_Weights",
                  "SSDlite, MobileNetV3-Large backbone, 320 px: the light COCO detector"),
     DetectorSpec("fasterrcnn_mobilenet_v3_large_320_fpn", "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights",
                  "Faster R-CNN, MobileNetV3-Large FPN, low resolution (320 px)"),
     DetectorSpec("fasterrcnn_resnet50_fpn", "FasterRCNN_ResNet50_FPN_Weights",
                  "Faster R-CNN, ResNet-50 FPN, 800 px: the classic two-stage detector (MegaDetector v4 was one)"),
-)}
+):
+    DETECTORS.register(_d)
 COCO_ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
 COCO_VEHICLES = ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat")
 
@@ -560,10 +563,6 @@ COCO_VEHICLES = ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "tr
 def _detector_weights(name: str):
     import torchvision.models.detection as det
 
-    if name not in DETECTORS:
-        from .errors import unknown_name
-
-        raise unknown_name("detector", name, DETECTORS, "course_lib.wildlife.DETECTORS")
     return getattr(det, DETECTORS[name].weights).DEFAULT
 
 

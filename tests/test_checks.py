@@ -98,3 +98,25 @@ def test_a_function_stub_counts_as_not_attempted():
     assert q1.outcome().status == "not attempted" and "Student exercise" in q1.last.message
     ns["double"] = lambda x: 2 * x
     q1.assert_check_passed()
+
+
+def test_an_answer_that_raises_is_incorrect_with_its_error_and_line_not_a_traceback(capsys):
+    class UsesFunction(checks.Problem):
+        vars = ("mean_of",)
+
+        def verify(self, mean_of):
+            if mean_of([2, 4]) != 3:
+                raise checks.Incorrect("mean_of([2, 4]) should be 3.")
+
+    def mean_of(values):
+        return sum(values) / len(value)   # noqa: F821 - the learner's typo
+
+    ns = {"mean_of": mean_of}
+    (q1,) = checks.bind_exercises(ns, [UsesFunction])
+    q1.check()                                        # reports, does not raise
+    said = capsys.readouterr().out
+    assert said.startswith("Incorrect:") and "NameError" in said and "'value' is not defined" in said
+    assert "in `mean_of`, line" in said and "sum(values) / len(value)" in said and "Traceback" not in said
+    assert q1.last.status == "incorrect"
+    ns["mean_of"] = lambda v: sum(v) / len(v)
+    q1.assert_check_passed()

@@ -137,8 +137,9 @@ def _mirror_dataset(tmp_path: Path, monkeypatch) -> str:
                             "CC0", "none", ("ants_vs_bees",))
     nourl = data.DatasetSpec("colab_nourl", "colab_nourl", "no archive", None, None, None, "CC0", "none",
                              ("t",), homepage="https://example.org/data")
-    monkeypatch.setitem(data._REGISTRY, spec.name, spec)
-    monkeypatch.setitem(data._REGISTRY, nourl.name, nourl)
+    monkeypatch.setattr(data, "DATASETS", data.DATASETS.copy())
+    data.register_dataset(spec)
+    data.register_dataset(nourl)
     return spec.name
 
 

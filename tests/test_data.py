@@ -56,7 +56,7 @@ def test_unknown_name_suggests_the_close_one():
 
 
 def test_register_refuses_duplicates_and_bad_checksums(monkeypatch):
-    monkeypatch.setattr(data, "_REGISTRY", dict(data._REGISTRY))
+    monkeypatch.setattr(data, "DATASETS", data.DATASETS.copy())
     spec = data.DatasetSpec("tiny", "tiny", "d", None, "md5:" + "a" * 32, None, "MIT", "c", ("t",))
     assert data.register_dataset(spec) is spec and "tiny" in data.list_datasets("t*")
     with pytest.raises(DataError, match="already registered"):

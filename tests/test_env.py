@@ -1,6 +1,9 @@
 """Settings, device, seeding and offline detection."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +57,45 @@ def test_device_and_threads():
 
 def test_not_in_colab_here():
     assert env.in_colab() is False
+
+
+def test_output_folder_is_a_setting_and_defaults_to_the_checkouts_build(tmp_path, monkeypatch):
+    assert env.kit_checkout() == env.PROJECT_ROOT
+    monkeypatch.delenv("COURSE_OUTPUT_DIR", raising=False)
+    assert env.output_dir() == env.PROJECT_ROOT / "build"
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path / "out"))
+    from course_lib import notebooks
+
+    assert notebooks.results_file("01_x") == tmp_path / "out" / "results" / "01_x.json"
+    assert notebooks.figure_path("f.png") == tmp_path / "out" / "figures" / "f.png"
+
+
+def test_a_pip_installed_kit_writes_nothing_into_site_packages(tmp_path):
+    """A non-editable install (as on Colab): results, figures, ledgers and fetched data go under the working folder."""
+    import subprocess
+    import sys
+
+    site, work = tmp_path / "site", tmp_path / "work"
+    work.mkdir()
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(site), str(env.PROJECT_ROOT)], check=True, timeout=300,
+                   capture_output=True)
+    before = sorted(p for p in site.rglob("*") if "__pycache__" not in p.parts)
+    script = (
+        "import course_lib, pathlib\n"
+        "from course_lib import claims, env, notebooks\n"
+        f"assert pathlib.Path(course_lib.__file__).is_relative_to({str(site)!r}), course_lib.__file__\n"
+        "assert env.kit_checkout() is None\n"
+        "out = notebooks.save_results({'x': 1}, notebooks.results_file('01_lab'))\n"
+        "claims.record(claims.ledger_path(out), 'hierarchy', a=[.9, .8, .85], b=[.7, .6, .65], design='independent')\n"
+        "notebooks.figure_path('f.png').write_bytes(b'png')\n"
+        "print(out, env.data_dir(), env.output_dir())\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(site), "COURSE_OUTPUT_DIR": "", "COURSE_DATA_DIR": ""})
+    assert run.returncode == 0, run.stderr
+    results, data, output = run.stdout.split()
+    assert Path(results) == work / "build" / "results" / "01_lab.json" and Path(output) == work / "build"
+    assert Path(data) == work / "datasets"
+    assert (work / "build" / "results" / "01_lab.claims.json").is_file()
+    assert (work / "build" / "figures" / "f.png").is_file()
+    assert sorted(p for p in site.rglob("*") if "__pycache__" not in p.parts) == before

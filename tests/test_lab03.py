@@ -180,34 +180,93 @@ def results(lab_results):
     return lab_results(LAB)
 
 
-def test_lab03_fact_check_statements(results):
-    """Section 1: every quote disagrees with the weights it names; the reasons the text gives are in the numbers."""
-    rows = {(r["model"], r["weights"]): r for r in results["fact_check"]}
-    r50v1, r50v2 = rows[("resnet50", "IMAGENET1K_V1")], rows[("resnet50", "IMAGENET1K_V2")]
-    assert (r50v1["meta_top1"], r50v2["meta_top1"]) == (pytest.approx(76.13), pytest.approx(80.858))
-    assert abs(r50v1["d_file_mb"]) < 1 and round(r50v1["meta_params_m"]) == 26       # size and params agree
+@pytest.fixture(scope="module")
+def ledger(run_lab, results):
+    """The claims the lab recorded (its one execution, asserted successful by `results`)."""
+    from course_lib import claims
+
+    return claims.load_ledger(claims.ledger_path(run_lab(LAB)["results"]))
+
+
+def test_lab03_quoted_figures_statements(results, ledger):
+    """Section 1: every recorded figure matches its own source (supported); ViT's 85.8% has no source and is not
+    recorded; the distances to torchvision's weights the text gives are in the numbers (and in the details)."""
+    from course_lib import claims
+
+    q = {e["note"].split(":")[0]: e for e in ledger if e["claim"] == "quoted_figures"}
+    keras = ("resnet50", "efficientnet_b0", "inception_v3")
+    assert set(q) == {f"{m} {f}" for m in keras for f in ("top1", "file_mb", "params_m")} | {"vit_b_16 params_m"}
+    assert {e["verdict"] for e in q.values()} == {claims.SUPPORTED}
+    assert all(e["details"]["source_url"] == "https://keras.io/api/applications/" for k, e in q.items()
+               if not k.startswith("vit"))
+    assert all(claims.figure_verdict(e["quoted"], e["reference"], e["tolerance"]).verdict == e["verdict"]
+               for e in q.values())
+    assert (q["resnet50 params_m"]["quoted"], q["resnet50 params_m"]["reference"]) == (26.0, 25.6)
+    r50 = q["resnet50 top1"]["details"]            # kept as a difference: the kit loads torchvision's V2 weights
+    assert r50["kit_weights"].endswith("IMAGENET1K_V2") and round(-r50["difference_from_kit"], 1) == 6.0
+    unsourced = [(r["model"], r["figure"], r["quoted"]) for r in results["source_check"] if r["matches"] is None]
+    assert unsourced == [("vit_b_16", "top1", 85.8)]
+
+    rows = {(r["model"], r["weights"]): r for r in results["weights_difference"]}
+    v1, v2 = rows[("resnet50", "IMAGENET1K_V1")], rows[("resnet50", "IMAGENET1K_V2")]
+    assert (v1["meta_top1"], v2["meta_top1"]) == (pytest.approx(76.13), pytest.approx(80.858)) and v2["kit_default"]
+    assert (round(-v1["d_top1"], 1), round(-v2["d_top1"], 1)) == (1.2, 6.0)          # "1.2 and 6.0 points above"
+    assert (round(v1["meta_file_mb"], 1), round(v1["counted_params_m"], 1)) == (97.8, 25.6)
     b0 = rows[("efficientnet_b0", "IMAGENET1K_V1")]
-    assert b0["quoted_file_mb"] > 1.2 * b0["float32_mib"]                            # 29 MB > 20 MiB of weights
+    assert (round(b0["meta_top1"], 2), round(b0["meta_file_mb"], 1), round(b0["counted_params_m"], 1)) == (77.69, 20.5, 5.3)
+    assert round(b0["float32_mib"]) == 20 and b0["quoted_file_mb"] > 1.2 * b0["float32_mib"]   # 29 MB: a file format
     inc = rows[("inception_v3", "IMAGENET1K_V1")]
-    assert round(inc["params_m_without_aux"]) == 24 and abs(inc["float32_mib"] * 23.834 / inc["meta_params_m"] - 92) < 2
-    vit = rows[("vit_b_16", "IMAGENET1K_V1")]
-    assert vit["d_top1"] > 4 and abs(vit["d_params_m"]) < 1
-    assert not any(r["agrees"] for r in results["fact_check"] if r["weights"] == "IMAGENET1K_V1")
+    assert (round(inc["counted_params_m"], 1), round(inc["meta_file_mb"], 1)) == (27.2, 103.9)
+    assert round(inc["params_m_without_aux"], 1) == 23.8 and (round(inc["meta_top1"], 2), inc["input_px"]) == (77.29, 299)
+    vit, swag = rows[("vit_b_16", "IMAGENET1K_V1")], rows[("vit_b_16", "IMAGENET1K_SWAG_E2E_V1")]
+    assert (round(vit["meta_top1"], 2), round(swag["meta_top1"], 2), swag["input_px"]) == (81.07, 85.30, 384)
+    gaps = [abs(r["d_top1"]) for (m, _), r in rows.items() if m in keras]
+    assert (round(min(gaps), 1), round(max(gaps), 1)) == (0.6, 6.0)                   # "0.6 to 6.0 points here"
 
 
 def test_lab03_speed_statements(results):
-    """Section 2: at least twelve models timed at their own sizes, the Pareto front computed, the fastest on it."""
+    """Section 2: the named models timed at their own sizes (transformers at batch 1 only in the fast profile), the
+    Pareto front computed, the fastest on it."""
+    from course_lib import recommend
+
     speed = pd.DataFrame(results["speed"]).set_index("name")
-    assert len(speed) >= 12 and {"tf_efficientnet_lite0", "tf_efficientnet_lite2", "resnet18"} <= set(speed.index)
-    assert (speed["ms_bs1"] > 0).all() and (speed["img_s_bs32"] > 0).all()
-    assert speed.loc["tf_efficientnet_lite2", "img_size"] == 260
+    named = set(recommend.REALTIME_CONVNETS) | set(recommend.REALTIME_TRANSFORMERS)
+    assert len(speed) == 14 and named | {"tf_efficientnet_lite2"} <= set(speed.index)
+    assert (speed["ms_bs1"] > 0).all() and speed.loc[["vit_b_16", "swin_t"], "img_s_bs32"].isna().all()
+    assert (speed.drop(index=["vit_b_16", "swin_t"])["img_s_bs32"] > 0).all()
+    assert speed.loc["tf_efficientnet_lite2", "img_size"] == 260 and (speed["repeats"] == 5).all()
     assert results["fastest"] in results["front_ms"] and set(results["front_ms"]) <= set(speed.index)
     assert set(results["shortlist_30fps"]) <= set(speed.index)
     assert all(speed.loc[m, "ms_bs1"] <= 1000 / 30 for m in results["shortlist_30fps"])
-    # "latency does not follow GFLOPs": dense ResNet-18 does clearly more multiply-adds per ms than the MobileNets
+    # "at least a third more multiply-adds per millisecond": dense ResNet-18 vs the MobileNets' depthwise convolutions
     # (measured 0.35-0.55x their ms per GMAC over five loaded runs, 1 thread)
     per_gmac = speed["ms_bs1"] / speed["gflops"]
     assert per_gmac["resnet18"] < 0.75 * min(per_gmac["mobilenet_v3_large"], per_gmac["mobilenet_v2"])
+
+
+def test_lab03_realtime_statements(results, ledger):
+    """Section 2, real time: one budget verdict per named model and one speed verdict per named convnet, each from
+    the interleaved repeats it names, printed as the ledger recorded it; ViT-B/16 is over the budget on a CPU."""
+    from course_lib import claims, recommend
+
+    speed = pd.DataFrame(results["speed"]).set_index("name")
+    rt = {e["details"]["model"]: e for e in ledger if e["claim"] == "realtime_latency"}
+    cf = {e["details"]["model"]: e for e in ledger if e["claim"] == "convnets_faster_than_transformers"}
+    assert set(rt) == set(recommend.REALTIME_CONVNETS) | set(recommend.REALTIME_TRANSFORMERS)
+    assert set(cf) == set(recommend.REALTIME_CONVNETS)
+    machine = results["realtime"]["machine"]
+    assert "cores" in machine and "torch thread" in machine and "cpu" in machine
+    for m, e in rt.items():
+        assert e["design"] == "independent" and len(e["b"]) == 5 and e["a"] == [pytest.approx(1000 / 30)] * 5
+        assert np.median(e["b"]) == pytest.approx(speed.loc[m, "ms_bs1"], abs=2e-3) and machine in e["note"]
+        assert claims.paired_verdict(e["a"], e["b"], design="independent").verdict == e["verdict"]
+        assert results["realtime"]["sentences"][f"realtime_latency:{m}"].endswith(f"({e['verdict']}).")
+    fastest_tf = np.min([rt[t]["b"] for t in recommend.REALTIME_TRANSFORMERS], axis=0)
+    for m, e in cf.items():
+        assert e["a"] == pytest.approx(fastest_tf.tolist()) and e["b"] == rt[m]["b"] and e["design"] == "independent"
+        assert claims.paired_verdict(e["a"], e["b"], design="independent").verdict == e["verdict"]
+        assert results["realtime"]["sentences"][f"convnets_faster_than_transformers:{m}"].endswith(f"({e['verdict']}).")
+    assert rt["vit_b_16"]["verdict"] == claims.CONTRADICTED     # "on a 2-core CPU ViT-B/16 is far over 33 ms"
 
 
 def test_lab03_recommend_statements(results):
@@ -222,23 +281,34 @@ def test_lab03_recommend_statements(results):
             assert speed.loc[m, "ms_bs1"] <= 1000 / 30
 
 
-def test_lab03_start_small_statements(results):
-    """Section 4: the bigger Lite models cost more per image, and their probe gain does not clear the fold spread."""
+def test_lab03_start_small_statements(results, ledger):
+    """Section 4: probe and cost at one shared size (128 px); 'no gain' supported on hymenoptera, inconclusive on
+    eurosat (power below about -5 points), Lite2 slightly below Lite0 on both; about 1.5x Lite0's multiply-adds."""
+    from course_lib import claims
+
     t = pd.DataFrame(results["start_small"])
-    assert set(t["data"]) == {"hymenoptera", "eurosat"} and len(t) == 6
-    lite2 = t[t["model"] == "tf_efficientnet_lite2"].set_index("data")
-    lite0 = t[t["model"] == "tf_efficientnet_lite0"].set_index("data")
-    assert (lite2["latency_vs_lite0"] > 1.2).all()   # measured 1.7-2.4x in five runs
-    for big in ("tf_efficientnet_lite1", "tf_efficientnet_lite2"):
-        part = t[t["model"] == big].set_index("data")
-        for name in ("hymenoptera", "eurosat"):
-            spread = max(lite0.loc[name, "probe_std"], part.loc[name, "probe_std"])
-            assert part.loc[name, "gain_vs_lite0"] < spread   # measured gains -0.010 to +0.015, spreads 0.015-0.02
+    assert set(t["data"]) == {"hymenoptera", "eurosat"} and len(t) == 6 and (t["px"] == 128).all()
+    ss = {e["note"].split(",")[0]: e for e in ledger if e["claim"] == "start_small"}
+    assert {k: e["verdict"] for k, e in ss.items()} == {"hymenoptera": claims.SUPPORTED, "eurosat": claims.INCONCLUSIVE}
+    for name, e in ss.items():
+        part = t[t["data"] == name].set_index("model")
+        assert e["design"] == "splits" and "Lite2 at 128 px, Lite0 at 128 px" in e["note"]
+        assert (e["n_eval"], e["n_train"]) == (part["n_eval"].iloc[0], part["n_train"].iloc[0])
+        assert e["n_eval"] + e["n_train"] == {"hymenoptera": 397, "eurosat": 500}[name] and len(e["a"]) == 5
+        assert np.mean(e["a"]) == pytest.approx(part.loc["tf_efficientnet_lite2", "probe_acc"])
+        assert np.mean(e["b"]) == pytest.approx(part.loc["tf_efficientnet_lite0", "probe_acc"])
+        again = claims.paired_verdict(e["a"], e["b"], 0.02, "no_gain", design="splits", n_eval=e["n_eval"],
+                                      n_train=e["n_train"])
+        assert again.verdict == e["verdict"] and e["diff"] < 0                 # "slightly below Lite0 on average"
+    assert ss["hymenoptera"]["high"] < 0.02                                    # "the whole interval below 2 points"
+    assert -0.07 < ss["eurosat"]["power"] < -0.03                              # "below about -5 points"
+    lite2 = t[t["model"] == "tf_efficientnet_lite2"]
+    assert (lite2["gmacs_vs_lite0"].round(1) == 1.5).all()                     # "about 1.5x the multiply-adds"
 
 
 def test_lab03_transferability_statements(results):
     """Section 5: pretrained beats random init after fine-tuning, and every score ranks random init last.
-    Not asserted: any tau value (the seed-to-seed ceiling says why)."""
+    Not asserted: any tau value (the perfect-score reference says why); duplicate copies leave LogME unchanged."""
     hym = results["transfer"]["hymenoptera"]
     assert hym["pretrained_beats_random"] and hym["pretrained_min_acc"] > hym["random_acc"]
     assert hym["random_acc"] <= hym["majority"] == pytest.approx(83 / 153)   # random init: not even the majority
@@ -251,18 +321,23 @@ def test_lab03_transferability_statements(results):
         sg = hym["score_group_means"][score]
         assert sg["whole"] > sg["blocks.5"] > sg["blocks.4"] > sg["random"]
     assert all(math.isfinite(r["LogME"]) for r in hym["scores"])
+    ref = hym["perfect_reference"]
+    assert ref["low"] <= ref["tau"] <= ref["high"] and (ref["n_seeds"], ref["n_candidates"]) == (2, 10)
+    d = hym["duplicates"]   # copies dropped: LogME as without them; near copies kept (tol=0): higher
+    assert d["logme_with_copies"] == pytest.approx(d["logme"], abs=1e-12) and d["logme_near_copies_kept"] > d["logme"]
     c = hym["costs"]
     assert c["fine_tune_all_s"] > 2 * (c["extract_features_s"] + c["LogME_s"])   # measured 4.8-15x, loaded machine
 
 
 def test_lab03_compatibility_statements(results):
-    """Section 6: X-ray NORMAL vs PNEUMONIA: raw pixels score as well as ImageNet features or better, random features
-    within two of 30 images; bacterial vs viral
-    reaches 75% with no kind of feature; on eurosat ImageNet features beat random ones and raw pixels by a wide
-    margin, and a mid-level stage matches or beats the final features."""
+    """Section 6: X-ray NORMAL vs PNEUMONIA: raw pixels reach 85% or more, as well as ImageNet features or better, and
+    random features within two of the 30 images or better; bacterial vs viral reaches 75% with no kind of feature; on
+    eurosat ImageNet features beat random ones by at least 20 points and raw pixels by at least 30, and a mid-level
+    stage matches the final features within 2 points or beats them."""
     c = results["compatibility"]
     x = c["chest_xray"]
-    assert x["raw_pixels"] >= 0.85 and x["raw_pixels"] >= x["pretrained"] and x["random"] >= x["pretrained"] - 0.07
+    assert x["raw_pixels"] >= 0.85 and x["raw_pixels"] >= x["pretrained"]
+    assert x["random"] >= x["pretrained"] - 2 / 30 - 1e-9
     assert len(c["bacteria_vs_virus"]) == 4 and all(v < 0.75 for v in c["bacteria_vs_virus"].values())
     e = c["eurosat"]
     assert e["pretrained"] - e["random"] >= 0.2 and e["pretrained"] - e["raw_pixels"] >= 0.3

@@ -3,6 +3,7 @@ fact check are computed, not typed."""
 from __future__ import annotations
 
 import math
+import statistics
 
 import pandas as pd
 import pytest
@@ -153,27 +154,60 @@ def test_plot_pareto_draws_the_front(timed):
 
 
 # ----------------------------------------------------------------------------- quoted figures
-def test_fact_check_compares_quotes_with_torchvision_metadata():
-    t = recommend.fact_check()
+def test_source_check_holds_each_quote_against_its_own_source():
+    t = recommend.source_check()
+    rows = {(r.model, r.figure): r for r in t.itertuples()}
+    assert set(rows) == {(m, f) for m in ("resnet50", "efficientnet_b0", "inception_v3") for f in recommend.FIGURES} \
+        | {("vit_b_16", "top1"), ("vit_b_16", "params_m")}          # ViT's quote names no size
+    r50 = rows[("resnet50", "top1")]
+    assert (r50.quoted, r50.source_value, r50.tolerance, r50.matches) == (74.9, 74.9, 0.05, True)
+    assert r50.url == "https://keras.io/api/applications/" and r50.source_name == "ResNet50"
+    p = rows[("resnet50", "params_m")]
+    assert (p.quoted, p.source_value, p.tolerance, p.matches) == (26.0, 25.6, 0.5, True)   # 25.6 M rounds to 26 M
+    assert rows[("efficientnet_b0", "params_m")].source_value == 5.3 and rows[("inception_v3", "file_mb")].matches
+    vit = rows[("vit_b_16", "top1")]
+    assert vit.matches is None and math.isnan(vit.source_value)         # no source states 85.8%: not checkable
+    assert rows[("vit_b_16", "params_m")].matches and "2010.11929" in rows[("vit_b_16", "params_m")].url
+    # beside the check, not part of it: the distance to the weights models.load_model loads (DEFAULT)
+    assert r50.kit_weights == "torchvision resnet50 IMAGENET1K_V2" and r50.kit_value == pytest.approx(80.858)
+    assert r50.kit_difference == pytest.approx(74.9 - 80.858, abs=1e-3)
+    assert rows[("inception_v3", "params_m")].kit_value == pytest.approx(27.161, abs=1e-3)   # counted, with aux
+
+
+def test_source_check_flags_a_misquote_and_rounding_sets_the_tolerance():
+    import dataclasses
+
+    good = recommend.QUOTED_FIGURES[0]
+    assert [good.tolerance(f) for f in recommend.FIGURES] == [0.05, 0.5, 0.5]
+    wrong = dataclasses.replace(good, top1="76.1", params_m="25.5")          # torchvision's top-1, a too-precise count
+    t = recommend.source_check([wrong]).set_index("figure")
+    assert t["matches"].to_dict() == {"top1": False, "file_mb": True, "params_m": False}   # 25.5 is not 25.6
+    assert t.loc["top1", "diff"] == pytest.approx(1.2) and t.loc["params_m", "tolerance"] == 0.05
+
+
+def test_weights_difference_puts_quotes_beside_torchvision_weights():
+    t = recommend.weights_difference()
+    assert "agrees" not in t.columns                                   # a difference, not a verdict
     r50 = t[t.model == "resnet50"].set_index("weights")
     assert r50.loc["IMAGENET1K_V1", "meta_top1"] == pytest.approx(76.13)
     assert r50.loc["IMAGENET1K_V2", "meta_top1"] == pytest.approx(80.858)
+    assert r50["kit_default"].to_dict() == {"IMAGENET1K_V1": False, "IMAGENET1K_V2": True}
     assert r50.loc["IMAGENET1K_V1", "meta_file_mb"] == pytest.approx(97.781)
     assert r50.loc["IMAGENET1K_V1", "d_top1"] == pytest.approx(74.9 - 76.13)
     b0 = t[t.model == "efficientnet_b0"].iloc[0]
     assert b0.meta_top1 == pytest.approx(77.692) and b0.meta_file_mb == pytest.approx(20.451)
-    assert round(b0.meta_params_m, 1) == 5.3
+    assert b0.counted_params_m == pytest.approx(b0.meta_params_m) and round(b0.counted_params_m, 1) == 5.3
     assert b0.float32_mib == pytest.approx(5.288548 * 4 / 1.048576, abs=0.01)
     inc = t[t.model == "inception_v3"].iloc[0]
-    assert inc.meta_params_m == pytest.approx(27.161, abs=1e-3)
+    assert inc.counted_params_m == pytest.approx(27.161, abs=1e-3)
     assert inc.params_m_without_aux == pytest.approx(23.8, abs=0.1)  # Keras' 24 M: no auxiliary classifier
     vit = t[t.model == "vit_b_16"].set_index("weights")
     assert vit.loc["IMAGENET1K_V1", "meta_top1"] == pytest.approx(81.072)
-    assert vit.loc["IMAGENET1K_V1", "meta_params_m"] == pytest.approx(86.568, abs=1e-3)
-    assert not t[t.weights == "IMAGENET1K_V1"]["agrees"].any()  # every quote disagrees with the V1 weights somewhere
-    notes = recommend.explain_disagreements(t)
+    assert vit.loc["IMAGENET1K_V1", "counted_params_m"] == pytest.approx(86.568, abs=1e-3)
+    assert vit.loc["IMAGENET1K_SWAG_E2E_V1", "meta_top1"] == pytest.approx(85.304)
+    notes = recommend.explain_differences(t)
     assert len(notes) == 4 and "auxiliary classifier" in notes[2] and "Keras" in notes[0]
-    assert "file format" in notes[1]
+    assert "file format" in notes[1] and "the kit's default" in notes[0]
 
 
 def test_measure_zoo_times_timm_and_torchvision_names_with_interleaved_repeats():
@@ -181,6 +215,77 @@ def test_measure_zoo_times_timm_and_torchvision_names_with_interleaved_repeats()
                               steps={1: 2, 4: 1}, warmup={1: 1, 4: 0}, repeats=2, batch_sizes=(1, 4))
     assert list(t.index) == ["tf_efficientnet_lite0", "mobilenet_v3_small"]
     assert (t["ms_bs1"] > 0).all() and (t["img_s_bs4"] > 0).all() and (t["img_size"] == 64).all()
-    assert all(len(v) == 2 for v in t["ms_bs1_all"]) and (t["ms_bs1_spread"] >= 0).all()
+    assert all(len(v) == 2 for v in t["ms_bs1_all"])
+    assert all(s == pytest.approx(max(v) - min(v), abs=2e-3) and m == pytest.approx(statistics.median(v), abs=2e-3)
+               for s, m, v in zip(t["ms_bs1_spread"], t["ms_bs1"], t["ms_bs1_all"]))  # spread and median of repeats
     assert t.loc["mobilenet_v3_small", "params_m"] == pytest.approx(2.542856, abs=1e-3)
-    assert t.loc["tf_efficientnet_lite0", "top1"] == pytest.approx(75.1)   # as the tensorflow/tpu README prints it
+    assert t.loc["tf_efficientnet_lite0", "top1"] == pytest.approx(75.1)   # the tensorflow/tpu README's figure
+
+
+def test_measure_zoo_repeats_and_skips_per_batch_size():
+    t = recommend.measure_zoo(["mobilenet_v3_small", "resnet18"], input_size=32, batch_sizes=(1, 2),
+                              steps=1, warmup=0, repeats={1: 3, 2: 1}, skip={2: ["resnet18"]})
+    assert [len(v) for v in t["ms_bs1_all"]] == [3, 3]
+    assert t.loc["mobilenet_v3_small", "img_s_bs2"] > 0 and math.isnan(t.loc["resnet18", "img_s_bs2"])
+    assert t["threads"].iloc[0] >= 1 and t["device"].iloc[0] == "cpu"
+    with pytest.raises(CourseLibError, match="batch size"):
+        recommend.measure_zoo(["resnet18"], input_size=32, batch_sizes=(1, 2), steps={1: 1}, repeats=1)
+    with pytest.raises(CourseLibError, match="batch 1"):
+        recommend.measure_zoo(["resnet18"], input_size=32, batch_sizes=(1,), repeats=1, skip={1: ["resnet18"]})
+
+
+# ----------------------------------------------------------------------------- real time
+def _speed(ms: dict) -> pd.DataFrame:
+    return pd.DataFrame({"ms_bs1_all": list(ms.values()), "img_size": 224, "threads": 2, "device": "cpu"},
+                        index=list(ms))
+
+
+def test_record_realtime_gives_one_verdict_per_model_and_per_convnet(tmp_path):
+    from course_lib import claims
+
+    ms = {"fast": [10.0, 11.0, 10.5, 10.2, 10.8], "slow": [90.0, 99.0, 88.0, 101.0, 95.0],
+          "edge": [30.0, 40.0, 28.0, 38.0, 33.0], "vit": [200.0, 210.0, 190.0, 205.0, 199.0],
+          "swin": [100.0, 96.0, 104.0, 99.0, 101.0]}
+    ledger = tmp_path / "lab.claims.json"
+    table = recommend.record_realtime(ledger, _speed(ms), fps=30, convnets=("fast", "slow", "edge"),
+                                      transformers=("vit", "swin"), profile="test")
+    entries = claims.load_ledger(ledger)
+    rt = {e["details"]["model"]: e for e in entries if e["claim"] == "realtime_latency"}
+    assert {m: e["verdict"] for m, e in rt.items()} == {"fast": "supported", "slow": "contradicted",
+                                                        "edge": "inconclusive", "vit": "contradicted",
+                                                        "swin": "contradicted"}
+    assert all(e["design"] == "independent" and e["a"] == [pytest.approx(1000 / 30)] * 5 for e in rt.values())
+    assert rt["slow"]["b"] == ms["slow"] and "2 torch threads" in rt["slow"]["note"] and "slow" in rt["slow"]["note"]
+    cf = {e["details"]["model"]: e for e in entries if e["claim"] == "convnets_faster_than_transformers"}
+    assert cf["fast"]["a"] == [100.0, 96.0, 104.0, 99.0, 101.0]       # the faster transformer in each repeat
+    assert {m: e["verdict"] for m, e in cf.items()} == {"fast": "supported", "slow": "inconclusive",
+                                                        "edge": "supported"}
+    assert len(table) == 8 and set(table["verdict"]) == {"supported", "contradicted", "inconclusive"}
+    fast = table[(table.claim == "realtime_latency") & (table.model == "fast")].iloc[0]
+    assert fast.low_ms < 10.5 < fast.high_ms < 1000 / 30                  # the latency interval, in ms
+    assert "fits the 33.3 ms budget" in recommend.realtime_sentence(rt["fast"])
+    assert "is over" in recommend.realtime_sentence(rt["vit"]) and "(contradicted)" in recommend.realtime_sentence(rt["vit"])
+    assert "cannot be said" in recommend.realtime_sentence(rt["edge"])
+    assert "faster than both" in recommend.realtime_sentence(cf["fast"])
+    with pytest.raises(CourseLibError, match="not timed"):
+        recommend.record_realtime(ledger, _speed(ms), convnets=("fast",), transformers=("deit",))
+
+
+def test_start_small_table_pairs_folds_and_reports_cost_at_the_probe_size():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    X = {"Lite0": rng.normal(size=(60, 4)) + y[:, None], "Lite2": rng.normal(size=(60, 4)) + 2 * y[:, None]}
+    speed = pd.DataFrame({"img_size": [64, 64], "ms_bs1": [5.0, 9.0]},
+                         index=["tf_efficientnet_lite0", "tf_efficientnet_lite2"])
+    table, folds = recommend.start_small_table({"toy": SimpleNamespace(X=X, labels=y)}, list(speed.index), speed,
+                                               n_splits=5, seed=0)
+    assert (table["n_eval"] == 12).all() and (table["n_train"] == 48).all() and (table["px"] == 64).all()
+    assert len(folds[("toy", "tf_efficientnet_lite2")]) == 5
+    lite2 = table.set_index("model").loc["tf_efficientnet_lite2"]
+    assert lite2.latency_vs_lite0 == pytest.approx(1.8) and lite2.gain_vs_lite0 > 0
+    assert 1.3 < lite2.gmacs_vs_lite0 < 2.0          # deeper and wider at the same 64 px: about 1.6x the MACs
+

@@ -120,12 +120,20 @@ def test_boundary_beta_over_alpha_to_zero_for_useless_features():
     assert brute_force_max(F, y) / 10 <= ce.evidence + 1e-9
 
 
-def test_perfect_low_rank_features_give_inf_not_nan_and_bad_inputs_are_refused():
+def test_perfect_low_rank_features_are_never_inf_and_bad_inputs_are_refused():
+    """One-hot features repeat 3 rows 18 times: the copies go (with a warning) and the score is finite. Features that
+    fit every label with fewer dimensions than rows (a leaked label, no copies) have no maximum: an error, not inf."""
     y = np.array([0, 1, 2] * 6)
-    with warnings.catch_warnings(), np.errstate(all="raise"):
-        warnings.simplefilter("error")
+    spec = transfer.spectrum(np.eye(3)[y])
+    assert transfer.class_evidence(spec, (y == 0).astype(float)).evidence == math.inf   # what LogME used to return
+    with pytest.warns(transfer.DuplicateFeaturesWarning, match="15 of 18 feature rows"), np.errstate(all="raise"):
         value = transfer.logme(np.eye(3)[y], y)
-    assert value == math.inf
+    assert math.isfinite(value)
+    rng = np.random.default_rng(0)
+    y30 = rng.integers(0, 3, 30)
+    leaked = np.c_[np.eye(3)[y30], 5 * rng.normal(size=(30, 2))]   # distinct rows, no copies
+    with pytest.raises(CourseLibError, match="fit the labels exactly"):
+        transfer.logme(leaked, y30)
     with pytest.raises(CourseLibError, match="two classes"):
         transfer.logme(np.ones((5, 3)), np.zeros(5))
     with pytest.raises(CourseLibError, match="all zero"):
@@ -140,6 +148,85 @@ def test_logme_on_whole_network_width_features_is_quick_and_finite():
     y = rng.integers(0, 2, 244)
     r = transfer.logme(X, y, details=True)
     assert math.isfinite(r.score) and r.rank == 244 and r.seconds < 20
+
+
+# ----------------------------------------------------------------------------- LogME on duplicate images
+def old_logme(X, y):
+    """LogME as computed before duplicates were handled: every class's evidence on the full spectrum, no checks."""
+    spec = transfer.spectrum(np.asarray(X, dtype=np.float64))
+    return float(np.mean([transfer.class_evidence(spec, (y == c).astype(float)).evidence for c in np.unique(y)]))
+
+
+def test_logme_drops_exact_duplicates_with_a_warning_instead_of_returning_inf():
+    X, y = signal_data(30, 60, seed=11)          # N < D, as for whole-network features of a small data set
+    copies = [2, 17, 25]
+    Xd, yd = np.vstack([X, X[copies]]), np.r_[y, y[copies]]
+    assert old_logme(Xd, yd) == math.inf         # the defect: one repeated image with its label makes LogME +inf
+    with pytest.warns(transfer.DuplicateFeaturesWarning) as record:
+        result = transfer.logme(Xd, yd, details=True)
+    message = str(record[0].message)
+    assert "3 of 33 feature rows" in message and "3 exactly" in message and "scored on 30 rows" in message
+    assert "find_duplicates" in message          # it says what to do
+    assert result.dropped == 3 and result.n_rows == 30
+    assert result.score == pytest.approx(transfer.logme(X, y), abs=1e-12)   # the same as without the copies
+    dups = transfer.find_duplicates(Xd, yd)
+    assert dups.n_exact == 3 and dups.n_near == 0 and sorted(dups.groups) == [(2, 30), (17, 31), (25, 32)]
+
+
+def test_logme_drops_near_duplicates_that_would_inflate_it():
+    """A camera burst: copies moved by 1e-4 of the typical distance between rows. Kept, they raise LogME far above
+    the value without them (that is what tol=0, exact copies only, shows); dropped, the value is the original's."""
+    X, y = signal_data(30, 60, seed=12)
+    rng = np.random.default_rng(0)
+    scale = transfer.find_duplicates(X).scale
+    noise = rng.normal(size=(4, 60))
+    noise *= 1e-4 * scale / np.linalg.norm(noise, axis=1, keepdims=True)
+    Xn, yn = np.vstack([X, X[:4] + noise]), np.r_[y, y[:4]]
+    base = transfer.logme(X, y)
+    with pytest.warns(transfer.DuplicateFeaturesWarning, match="4 of 34 feature rows .*0 exactly"):
+        assert transfer.logme(Xn, yn) == pytest.approx(base, abs=1e-12)
+    inflated = transfer.logme(Xn, yn, tol=0)      # exact copies only: these near copies stay in
+    assert math.isfinite(inflated) and inflated > base + 0.1
+    dups = transfer.find_duplicates(Xn, yn)
+    assert dups.n_near == 4 and dups.n_exact == 0 and not dups.keep[30:].any()
+    # relative to the spread of the rows: the same verdict at any feature scale
+    assert np.array_equal(transfer.find_duplicates(1e3 * Xn, yn).keep, dups.keep)
+
+
+def test_logme_without_duplicates_is_unchanged_and_silent():
+    for n, d, seed in [(40, 10, 1), (20, 50, 2), (244, 1280, 3)]:
+        X, y = signal_data(n, d, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")       # no duplicate warning on distinct rows
+            result = transfer.logme(X, y, details=True)
+        assert result.dropped == 0 and result.n_rows == n
+        assert result.score == old_logme(X, y)
+
+
+def test_find_duplicates_keeps_copies_with_another_label_and_rows_beyond_tol():
+    X, y = signal_data(20, 8, seed=4)
+    Xd = np.vstack([X, X[3], X[5]])
+    yd = np.r_[y, 1 - y[3], y[5]]               # row 20 repeats row 3 with the other label: label noise, kept
+    dups = transfer.find_duplicates(Xd, yd)
+    assert dups.groups == ((5, 21),) and dups.keep[20] and not dups.keep[21]
+    assert transfer.find_duplicates(Xd).groups == ((3, 20), (5, 21))     # without labels: both are copies
+    far = np.vstack([X, X[0] + 0.2 * transfer.find_duplicates(X).scale / np.sqrt(8)])
+    assert transfer.find_duplicates(far, np.r_[y, y[0]]).n_dropped == 0   # 0.2 x the RMS distance: distinct
+
+
+def test_score_candidates_leaves_duplicate_images_out_of_every_score():
+    X, y = signal_data(30, 40, seed=5)
+    X2 = np.random.default_rng(6).normal(size=(30, 12)) + y[:, None]
+    rows = np.r_[np.arange(30), 7, 8]
+    cands = [transfer.Candidate(m, "blocks.4") for m in ("tf_efficientnet_lite0", "tf_efficientnet_lite1")]
+    dup = transfer.CandidateFeatures({cands[0].name: X[rows], cands[1].name: X2[rows]}, {}, y[rows], {}, True)
+    clean = transfer.CandidateFeatures({cands[0].name: X, cands[1].name: X2}, {}, y, {}, True)
+    assert transfer.duplicate_rows(dup).sum() == 2 and not transfer.duplicate_rows(clean).any()
+    with pytest.warns(transfer.DuplicateFeaturesWarning, match="2 of 32 images"):
+        got, _ = transfer.score_candidates(cands, dup, n_splits=2)
+    want, _ = transfer.score_candidates(cands, clean, n_splits=2)
+    assert np.isfinite(got["LogME"]).all()
+    pd.testing.assert_frame_equal(got[["LogME", "k-NN", "linear probe"]], want[["LogME", "k-NN", "linear probe"]])
 
 
 # ----------------------------------------------------------------------------- LEEP and NCE
@@ -218,18 +305,106 @@ def test_weighted_tau_weighs_swaps_at_the_top_more():
     assert transfer.kendall_tau(top_swap, truth) == pytest.approx(transfer.kendall_tau(bottom_swap, truth))
 
 
-def test_rank_agreement_drops_missing_scores_per_column_and_ranks_last():
-    truth = pd.Series({"a": 0.9, "b": 0.8, "c": 0.7, "r": 0.5})
-    scores = pd.DataFrame({"good": [3.0, 2.0, 1.0, 0.0], "bad": [0.0, 1.0, 2.0, 3.0],
-                           "partial": [np.nan, 2.0, 1.0, 0.0]}, index=["a", "b", "c", "r"])
-    ag = transfer.rank_agreement(scores, truth, ceiling=0.4)
+def test_tau_b_rows_and_expected_tau_agree_with_scipy_and_simulation():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(8)
+    a = rng.integers(0, 5, 9).astype(float)          # ties on both sides
+    B = rng.integers(0, 5, (20, 9)).astype(float)
+    want = [kendalltau(a, b).statistic for b in B]
+    assert transfer.tau_b_rows(a, B) == pytest.approx(want, abs=1e-12, nan_ok=True)
+    assert math.isnan(transfer.tau_b_rows(a, np.ones((1, 9)))[0])
+    means, var = np.array([0.5, 0.52, 0.55, 0.6, 0.61, 0.7]), 0.02 ** 2
+    noisy = means + np.sqrt(var) * rng.standard_normal((20000, 6))
+    assert transfer.expected_tau(means, var) == pytest.approx(transfer.tau_b_rows(means, noisy).mean(), abs=0.01)
+    assert transfer.expected_tau(means, 0.0) == 1.0
+
+
+TRUE_MEANS = np.array([0.93, 0.92, 0.915, 0.905, 0.90, 0.89, 0.875, 0.87, 0.86, 0.55])  # like lab 03's candidates
+
+
+def simulate_references(means, sd, n_seeds, draws=300):
+    """Draws of a fine-tuning experiment with known true means: the tau a perfect score reaches against the mean of
+    the seeds, and what perfect_tau_reference (and the old seed-to-seed tau) estimate from the runs alone."""
+    rng = np.random.default_rng(0)
+    out = []
+    for r in range(draws):
+        runs = pd.DataFrame(means[:, None] + sd * rng.standard_normal((len(means), n_seeds)))
+        ref = transfer.perfect_tau_reference(runs, n_boot=500, seed=r)
+        out.append({"perfect": transfer.kendall_tau(means, runs.mean(axis=1)), "estimate": ref.tau,
+                    "low": ref.low, "high": ref.high, "old": transfer.seed_to_seed_tau(runs),
+                    "close": ref.close_pairs})
+    return pd.DataFrame(out)
+
+
+@pytest.mark.parametrize("sd,n_seeds", [(0.015, 2), (0.03, 2), (0.02, 3)])
+def test_perfect_reference_estimates_what_a_perfect_score_reaches(sd, n_seeds):
+    """Candidates whose gaps are mostly above the seed noise (as in lab 03). Over 300 simulated experiments the
+    estimate's mean is within 0.04 of a perfect score's mean tau (measured -0.031, -0.003, -0.019 for the three
+    settings), its interval holds a perfect score's tau in at least 78% of them (measured 90%, 85%, 86%; nominal
+    90%), and the old seed-to-seed "ceiling" falls 0.15 or more short of what a perfect score reaches (measured
+    0.20, 0.26, 0.27)."""
+    sim = simulate_references(TRUE_MEANS, sd, n_seeds)
+    assert abs(sim["estimate"].mean() - sim["perfect"].mean()) <= 0.04
+    assert ((sim["low"] <= sim["perfect"]) & (sim["perfect"] <= sim["high"])).mean() >= 0.78
+    assert sim["old"].mean() < sim["perfect"].mean() - 0.15
+    assert (sim["old"] < sim["estimate"]).mean() > 0.9
+    assert sim["close"].mean() < 0.4
+
+
+def test_perfect_reference_errs_high_when_the_truth_cannot_order_the_candidates():
+    """Nine candidates within 0.016 of each other, seed noise 0.02: most pairs are closer than their noise
+    (close_pairs > 0.45) and two seeds cannot tell a small gap from none. The estimate then errs high (measured
+    0.53 against 0.40), never low like the seed-to-seed tau (0.23); close_pairs is the flag the lab prints."""
+    means = np.r_[np.linspace(0.916, 0.9, 9), 0.5]
+    sim = simulate_references(means, 0.02, 2)
+    assert sim["close"].mean() > 0.45
+    assert sim["estimate"].mean() > sim["perfect"].mean() > sim["old"].mean() + 0.1
+
+
+def test_perfect_reference_inputs_and_determinism():
+    runs = pd.DataFrame({0: [0.9, 0.8, 0.7, 0.5], 1: [0.92, 0.79, 0.72, 0.5]}, index=list("abcr"))
+    one = transfer.perfect_tau_reference(runs, seed=3)
+    assert one == transfer.perfect_tau_reference(runs, seed=3)
+    assert one.n_seeds == 2 and one.n_candidates == 4 and one.low <= one.tau <= one.high <= 1.0
+    assert one.noise_sd == pytest.approx(np.sqrt(((runs.sub(runs.mean(axis=1), axis=0)) ** 2).to_numpy().sum() / 4))
+    sub = transfer.perfect_tau_reference(runs, candidates=["a", "b", "r"], seed=3)
+    assert sub.n_candidates == 3 and sub.noise_sd == one.noise_sd       # noise from every candidate
+    exact = transfer.perfect_tau_reference(pd.DataFrame({0: [0.9, 0.8, 0.7], 1: [0.9, 0.8, 0.7]}))
+    assert (exact.tau, exact.low, exact.high) == (1.0, 1.0, 1.0)       # seeds agree exactly: the truth is exact
+    with pytest.raises(CourseLibError, match="2 seeds"):
+        transfer.perfect_tau_reference(runs[[0]])
+    with pytest.raises(CourseLibError, match="missing"):
+        transfer.perfect_tau_reference(runs.assign(**{"1": [0.9, np.nan, 0.7, 0.5]}))
+
+
+def test_rank_agreement_reports_each_tau_with_its_interval_next_to_a_perfect_score():
+    by_seed = pd.DataFrame({0: [0.90, 0.85, 0.80, 0.74, 0.70, 0.50], 1: [0.91, 0.83, 0.81, 0.75, 0.69, 0.52]},
+                           index=["a", "b", "c", "d", "e", "r"])
+    truth = by_seed.mean(axis=1)
+    scores = pd.DataFrame({"good": truth.to_numpy(), "bad": -truth.to_numpy(),
+                           "partial": [np.nan, 2.0, 1.0, 0.5, 0.0, -1.0]}, index=truth.index)
+    ag = transfer.rank_agreement(scores, by_seed, n_boot=500)
     assert ag.loc["good", "kendall_tau"] == pytest.approx(1.0) and ag.loc["bad", "kendall_tau"] == pytest.approx(-1.0)
-    assert ag.loc["partial", "n"] == 3 and ag.loc["good", "n"] == 4 and (ag["seed_ceiling"] == 0.4).all()
+    assert ag.loc["partial", "n"] == 5 and ag.loc["good", "n"] == 6
+    assert ag.loc["good", "vs_perfect"] == "as a perfect score could"
+    assert ag.loc["bad", "vs_perfect"] == "below a perfect score"
+    assert (ag["tau_low"] <= ag["kendall_tau"] + 1e-12).all() and (ag["kendall_tau"] <= ag["tau_high"] + 1e-12).all()
+    ref5 = transfer.perfect_tau_reference(by_seed, candidates=list("bcder"), n_boot=500)
+    assert ag.loc["partial", "perfect_tau"] == pytest.approx(ref5.tau)   # the reference on the score's candidates
+    assert (ag["perfect_low"] <= ag["perfect_tau"]).all() and (ag["perfect_tau"] <= ag["perfect_high"]).all()
+    tau, lo, hi = transfer.bootstrap_tau([1, 2, 3, 4, 5], [2, 1, 3, 5, 4], n_boot=500)
+    assert tau == pytest.approx(0.6) and lo < tau < hi
+    assert transfer.bootstrap_tau([1, 2, 3, 4], [1, 2, 3, 4], n_boot=200)[1:] == (1.0, 1.0)
+
+
+def test_ranks_last_and_seed_to_seed_tau():
+    scores = pd.DataFrame({"good": [3.0, 2.0, 1.0, 0.0], "bad": [0.0, 1.0, 2.0, 3.0]}, index=["a", "b", "c", "r"])
     assert transfer.ranks_last(scores["good"].to_dict(), "r") and not transfer.ranks_last(scores["bad"].to_dict(), "r")
     assert not transfer.ranks_last({"a": 1.0, "r": 1.0}, "r")  # a tie is not "last"
     by_seed = pd.DataFrame({0: [0.9, 0.8, 0.7], 1: [0.9, 0.7, 0.8]})
-    assert transfer.seed_ceiling(by_seed) == pytest.approx(1 / 3)
-    assert math.isnan(transfer.seed_ceiling(by_seed[[0]]))
+    assert transfer.seed_to_seed_tau(by_seed) == pytest.approx(1 / 3)
+    assert math.isnan(transfer.seed_to_seed_tau(by_seed[[0]]))
 
 
 # ----------------------------------------------------------------------------- candidates on a real network

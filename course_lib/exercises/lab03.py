@@ -140,7 +140,7 @@ class TauOfLogME(Problem):
         t = truth["hymenoptera"].astype(float).loc[s.index]
         want = transfer.kendall_tau(s, t)
         if math.isclose(got, want, abs_tol=1e-6):
-            return (f"tau = {want:.2f} over {len(s)} candidates: read it next to the seed-to-seed ceiling before "
+            return (f"tau = {want:.2f} over {len(s)} candidates: read it next to what a perfect score reaches before "
                     "calling a score good or bad.")
         if math.isclose(got, float(spearmanr(s, t).statistic), abs_tol=1e-6):
             raise Incorrect("that is Spearman's rho (correlation of ranks); the lab reports Kendall's tau (pairs "

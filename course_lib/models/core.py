@@ -6,6 +6,7 @@ key on the weights' content). Stages, heads and freezing work by module name, so
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from torch import nn
 from .. import env
 from ..errors import CourseLibError, WeightsUnavailableError, unknown_name
 from . import weights as W
-from .zoo import _zoo
+from .zoo import ZOO, get_entry, list_models
 
 
 # ----------------------------------------------------------------------------- name resolution
@@ -38,14 +39,13 @@ def resolve(name: str) -> tuple[str, str]:
             return "torchvision", arch
         raise unknown_name(f"{lib} model", arch, timm.list_models() if lib == "timm" else _torchvision_names(),
                            "course_lib.models.list_models() or timm.list_models('*pattern*')")
-    zoo = _zoo()
-    if name in zoo:
-        return zoo[name].library, name
+    if name in ZOO:
+        return ZOO[name].library, name
     if name in _torchvision_names():
         return "torchvision", name
     if timm.is_model(name):
         return "timm", name
-    raise unknown_name("model", name, [*zoo, *_torchvision_names(), *timm.list_models()],
+    raise unknown_name("model", name, [*ZOO, *_torchvision_names(), *timm.list_models()],
                        "course_lib.models.list_models() (the course zoo) or timm.list_models('*pattern*')")
 
 
@@ -236,3 +236,15 @@ def num_features(model: nn.Module) -> int:
     if isinstance(head, nn.Linear):
         return head.in_features
     return int(getattr(model, "num_features"))
+
+
+def zoo_table(pattern: str = "*"):
+    """The zoo as a DataFrame, with whether real pretrained weights can be loaded on this machine now."""
+    import pandas as pd
+
+    rows = []
+    for name in list_models(pattern):
+        row = dataclasses.asdict(get_entry(name))
+        row["weights_here"] = weights_status(name)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("name")

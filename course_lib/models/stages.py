@@ -123,7 +123,9 @@ def set_frozen_batchnorm_eval(model: nn.Module) -> nn.Module:
 
 
 @contextmanager
-def _capture(model: nn.Module, names: list[str], pre: bool = False):
+def capture_outputs(model: nn.Module, names: list[str], pre: bool = False):
+    """Within the block, ``out[name]`` holds each named module's output (``pre=True``: its input) from the last
+    forward pass; the hooks are removed on exit."""
     out: dict[str, torch.Tensor] = {}
     handles = []
     for name in names:
@@ -139,7 +141,8 @@ def _capture(model: nn.Module, names: list[str], pre: bool = False):
             h.remove()
 
 
-def _to_vectors(t: torch.Tensor) -> torch.Tensor:
+def to_vectors(t: torch.Tensor) -> torch.Tensor:
+    """One vector per image: feature maps average-pooled, token sequences averaged, anything else flattened."""
     if t.ndim == 4:  # N, C, H, W -> global average pool
         return t.mean(dim=(2, 3))
     if t.ndim == 3:  # N, tokens, C (ViT) -> mean over tokens
@@ -154,14 +157,14 @@ def stage_features(model: nn.Module, x: torch.Tensor, stages: list[str] | None =
     names = stages or stage_names(model)
     for s in names:
         _check_stage(model, s)
-    with _capture(model, names) as out:
+    with capture_outputs(model, names) as out:
         model(x)
-    return {n: (_to_vectors(out[n]) if pool else out[n]) for n in names}
+    return {n: (to_vectors(out[n]) if pool else out[n]) for n in names}
 
 
 @torch.inference_mode()
 def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Penultimate features: what the head sees (timm's ``forward_head(pre_logits=True)``), shape (N, num_features)."""
-    with _capture(model, [head_name(model)], pre=True) as out:
+    with capture_outputs(model, [head_name(model)], pre=True) as out:
         model(x)
     return out[head_name(model)].flatten(1)

