@@ -171,15 +171,36 @@ def allocator_tuned() -> bool:
     return int(os.environ.get("MALLOC_MMAP_THRESHOLD_", "0") or 0) >= 2**30
 
 
+HEADLESS_RUNNERS = ("papermill", "nbconvert", "nbclient", "pytest", "nbval", "py.test")
+
+
+def _parent_command() -> str:
+    """The command line of the process that started this one (a kernel's: the server, papermill, nbconvert, pytest),
+    read from /proc where there is one; empty elsewhere."""
+    try:
+        return Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def has_widget_frontend() -> bool:
-    """True in a live Jupyter/Colab front end that can show ipywidgets; False under papermill, pytest, scripts."""
-    if os.environ.get("COURSE_NO_WIDGETS"):
+    """True in a live Jupyter/Colab front end that can show ipywidgets; False under papermill, nbconvert, nbval,
+    pytest and plain scripts, where a widget would be stored as state nobody sees (``COURSE_NO_WIDGETS=1`` forces
+    False, ``COURSE_NO_WIDGETS=0`` True). A headless runner is recognised from the environment it sets or from the
+    command line of the process that started the kernel."""
+    flag = os.environ.get("COURSE_NO_WIDGETS", "").strip().lower()
+    if flag:
+        return flag in ("0", "false", "no")
+    if "papermill" in sys.modules or "PAPERMILL_INPUT_PATH" in os.environ or "PYTEST_CURRENT_TEST" in os.environ:
         return False
-    if "papermill" in sys.modules or "PAPERMILL_INPUT_PATH" in os.environ:
-        return False
+    if in_colab():
+        return True
     try:
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and shell.__class__.__name__ in ("ZMQInteractiveShell", "Shell")
+    if shell is None or shell.__class__.__name__ not in ("ZMQInteractiveShell", "Shell"):
+        return False
+    parent = _parent_command().lower()
+    return not any(runner in parent for runner in HEADLESS_RUNNERS)

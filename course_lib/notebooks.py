@@ -6,6 +6,7 @@ the lab's text makes, so a sentence in a notebook can never drift from its measu
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -57,12 +58,19 @@ def run_notebook(notebook: str | Path, output_dir: str | Path, profile: str = "f
     results = output_dir / f"{notebook.stem}.json"
     start = time.perf_counter()
     status = "ok"
+    headless = os.environ.get("COURSE_NO_WIDGETS")
+    os.environ["COURSE_NO_WIDGETS"] = "1"   # the kernel inherits it: panels draw their figures, not widget state
     try:
         pm.execute_notebook(str(notebook), str(output_dir / notebook.name), cwd=str(notebook.parent),
                             parameters={"profile": profile, "results_path": str(results), **parameters},
                             kernel_name="python3", progress_bar=False)
     except pm.PapermillExecutionError as e:
         status = f"failed: {e.ename}: {e.evalue}"
+    finally:
+        if headless is None:
+            os.environ.pop("COURSE_NO_WIDGETS", None)
+        else:
+            os.environ["COURSE_NO_WIDGETS"] = headless
     return {"notebook": notebook.name, "status": status, "seconds": time.perf_counter() - start,
             "results": str(results), "executed": str(output_dir / notebook.name)}
 

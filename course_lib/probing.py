@@ -535,7 +535,8 @@ def plot_feature_map(model: nn.Module, path, transform, stage: str, channel: int
 
 def feature_map_panel(model: nn.Module, images: Mapping[str, str | Path], transform,
                       stages: Sequence[str] | None = None):
-    """An ipywidgets panel (image, stage, channel) around :func:`plot_feature_map`; builds without a browser.
+    """An ipywidgets panel (image, stage, channel) around :func:`plot_feature_map`; without a widget front end, the
+    default view drawn once as an ordinary figure.
 
     The channel slider's range follows the chosen stage's width.
     """
@@ -552,6 +553,13 @@ def feature_map_panel(model: nn.Module, images: Mapping[str, str | Path], transf
         channel.max = widths[change["new"]] - 1
 
     stage.observe(_on_stage, names="value")
+    if not env.has_widget_frontend():   # headless: the default view as an ordinary figure (widgets.panel)
+        from .widgets import StaticPanel
+
+        fig = plot_feature_map(model, image.value, transform, stage.value, channel.value)
+        plt.show()
+        return StaticPanel(fig, {"image": Path(image.value).name, "stage": stage.value, "channel": channel.value},
+                           "the feature-map panel")
     out = widgets.interactive_output(
         lambda path, stage, channel: (plot_feature_map(model, path, transform, stage, channel), plt.show()),
         {"path": image, "stage": stage, "channel": channel})

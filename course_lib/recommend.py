@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import CourseLibError
+from .widgets import panel
 
 # ============================================================================= quoted figures
 FIGURES = ("top1", "file_mb", "params_m")
@@ -392,6 +393,31 @@ def realtime_sentence(entry: Mapping[str, Any]) -> str:
     raise CourseLibError(f"no real-time sentence for claim {entry['claim']!r}.")
 
 
+def macs_per_ms(speed, dense: str = "resnet18", others: Sequence[str] = ("mobilenet_v2", "mobilenet_v3_large")):
+    """Do the measured milliseconds follow the published multiply-adds? For each model in `others`: how many times
+    more multiply-adds per millisecond `dense` gets through, per interleaved repeat, with a verdict on the log of
+    that ratio (``design="independent"``, margin 0: supported = `dense` does more per ms across the whole 90%
+    interval). A loaded machine can move it either way, so it is a verdict with its interval, never an assert.
+    One row per model: ``ratio`` (geometric mean), ``low``, ``high``, ``verdict``, ``sentence``."""
+    import pandas as pd
+
+    from . import claims
+
+    def ms_per_gmac(name):
+        return np.asarray(speed.loc[name, "ms_bs1_all"], dtype=float) / float(speed.loc[name, "gflops"])
+
+    rows = []
+    for other in others:
+        a, b = np.log(ms_per_gmac(other)), np.log(ms_per_gmac(dense))
+        v = claims.paired_verdict(a, b, design="independent")
+        ratio, low, high = (float(np.exp(x)) for x in (v.diff, v.low, v.high))
+        words = {"supported": "more", "contradicted": "fewer"}.get(v.verdict, "no clearly different number of")
+        rows.append({"model": other, "ratio": ratio, "low": low, "high": high, "verdict": v.verdict, "n": v.n,
+                     "sentence": f"{dense} gets through {ratio:.2f}x the multiply-adds per ms of {other} here (90% "
+                                 f"interval {low:.2f}-{high:.2f}x over {v.n} repeats): {words} per ms ({v.verdict})."})
+    return pd.DataFrame(rows).set_index("model")
+
+
 def start_small_table(feats: Mapping[str, Any], lites: Sequence[str], speed, n_splits: int = 5, seed: int = 0):
     """"Start small", measured: per data set and model, a k-fold linear probe on pooled features next to the
     batch-1 latency and the GMACs at the same input size.
@@ -522,8 +548,8 @@ def constraint_panel(table, ms_col: str = "ms_bs1", max_ms: float = 50.0, max_mb
                      min_top1: float = 70.0, fps: float = 0.0):
     """An ipywidget: sliders for max ms per image, max MB, min top-1 and fps; it plots and lists the shortlist.
 
-    Built the same with or without a browser; ipywidgets draws the defaults once when it is built, and
-    ``panel.result`` holds that shortlist (what CI and tests read). fps = 0 means no real-time need.
+    Without a widget front end (papermill, nbconvert, tests) it is drawn once with the defaults as ordinary output
+    (``widgets.panel``); ``panel.result`` holds that shortlist either way. fps = 0 means no real-time need.
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
@@ -545,8 +571,8 @@ def constraint_panel(table, ms_col: str = "ms_bs1", max_ms: float = 50.0, max_mb
         return picked
 
     top_ms = float(max(table[ms_col].astype(float).max() * 2, max_ms))
-    return widgets.interactive(
-        draw,
+    return panel(
+        draw, "the constraint panel",
         max_ms=widgets.FloatSlider(value=max_ms, min=1.0, max=round(top_ms), step=1.0, description="max ms"),
         max_mb=widgets.FloatSlider(value=max_mb, min=5.0, max=600.0, step=5.0, description="max MB"),
         min_top1=widgets.FloatSlider(value=min_top1, min=60.0, max=90.0, step=0.5, description="min top-1"),
@@ -753,7 +779,8 @@ def recommendation_table(rows: Sequence[Recommendation]):
 
 
 def recommend_form(measured: Mapping[str, float] | None = None, zoo=None, **defaults):
-    """The five questions as an ipywidget form; it shows the shortlist table, drawn once with the defaults when built.
+    """The five questions as an ipywidget form showing the shortlist table; without a widget front end it is drawn
+    once with the defaults as ordinary output (``widgets.panel``).
 
     ``form.result`` holds the last shortlist (a list of :class:`Recommendation`).
     """
@@ -778,8 +805,8 @@ def recommend_form(measured: Mapping[str, float] | None = None, zoo=None, **defa
             print(table)
         return rows
 
-    return widgets.interactive(
-        show,
+    return panel(
+        show, "the five-question form",
         task=widgets.Dropdown(options=TASKS, value=d["task"], description="1. problem"),
         domain=widgets.Dropdown(options=DOMAINS, value=d["domain"], description="2. domain"),
         n_per_class=widgets.IntSlider(value=d["n_per_class"], min=5, max=5000, step=5, description="3. per class"),

@@ -99,3 +99,43 @@ def test_a_pip_installed_kit_writes_nothing_into_site_packages(tmp_path):
     assert (work / "build" / "results" / "01_lab.claims.json").is_file()
     assert (work / "build" / "figures" / "f.png").is_file()
     assert sorted(p for p in site.rglob("*") if "__pycache__" not in p.parts) == before
+
+
+def test_no_widget_front_end_under_tests_runners_or_when_told(monkeypatch):
+    monkeypatch.delenv("COURSE_NO_WIDGETS", raising=False)
+    assert not env.has_widget_frontend()                 # pytest (and no IPython kernel)
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    monkeypatch.setattr(env, "_parent_command", lambda: "/usr/bin/python -m papermill in.ipynb out.ipynb")
+
+    class ZMQInteractiveShell:                           # a kernel, as papermill and nbconvert start one
+        pass
+
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: ZMQInteractiveShell())
+    assert not env.has_widget_frontend()
+    for runner in ("jupyter-nbconvert --execute x.ipynb", "python -m pytest --nbval-lax notebooks"):
+        monkeypatch.setattr(env, "_parent_command", lambda r=runner: r)
+        assert not env.has_widget_frontend(), runner
+    monkeypatch.setattr(env, "_parent_command", lambda: "/usr/bin/python /usr/local/bin/jupyter-lab --no-browser")
+    assert env.has_widget_frontend()                     # a live server's kernel
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "1")
+    assert not env.has_widget_frontend()
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "0")
+    assert env.has_widget_frontend()
+
+
+def test_panels_draw_once_with_their_defaults_without_a_front_end(monkeypatch):
+    import ipywidgets as widgets
+
+    from course_lib import widgets as kit_widgets
+
+    calls = []
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "1")
+    p = kit_widgets.panel(lambda a, b: calls.append((a, b)) or a + b, "a sum",
+                          a=widgets.IntSlider(value=2), b=widgets.FloatSlider(value=0.5))
+    assert isinstance(p, kit_widgets.StaticPanel) and p.result == 2.5 and calls == [(2, 0.5)]
+    assert "drawn once with the defaults (a=2, b=0.5)" in p._repr_markdown_()
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "0")
+    live = kit_widgets.panel(lambda a: a * 10, "times ten", a=widgets.IntSlider(value=3))
+    assert isinstance(live, widgets.interactive) and live.result == 30

@@ -166,7 +166,12 @@ def test_plots_have_titles_labels_and_legends(lite0, tiny_table, small_transform
     plt.close("all")
 
 
-def test_feature_map_panel_builds_without_a_browser(lite0, tiny_table, small_transform):
+def test_feature_map_panel_builds_without_a_browser(lite0, tiny_table, small_transform, monkeypatch):
+    from course_lib.widgets import StaticPanel
+
+    static = probing.feature_map_panel(lite0, {"a": tiny_table.paths[0]}, small_transform, ["blocks.0", "blocks.5"])
+    assert isinstance(static, StaticPanel) and static.kwargs["stage"] == "blocks.5" and static.result.axes
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "0")                 # a live front end: the controls
     panel = probing.feature_map_panel(lite0, {"a": tiny_table.paths[0], "b": tiny_table.paths[1]}, small_transform,
                                       ["blocks.0", "blocks.5"])
     image, stage, channel = panel.children[0].children

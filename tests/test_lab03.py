@@ -238,10 +238,13 @@ def test_lab03_speed_statements(results):
     assert results["fastest"] in results["front_ms"] and set(results["front_ms"]) <= set(speed.index)
     assert set(results["shortlist_30fps"]) <= set(speed.index)
     assert all(speed.loc[m, "ms_bs1"] <= 1000 / 30 for m in results["shortlist_30fps"])
-    # "at least a third more multiply-adds per millisecond": dense ResNet-18 vs the MobileNets' depthwise convolutions
-    # (measured 0.35-0.55x their ms per GMAC over five loaded runs, 1 thread)
-    per_gmac = speed["ms_bs1"] / speed["gflops"]
-    assert per_gmac["resnet18"] < 0.75 * min(per_gmac["mobilenet_v3_large"], per_gmac["mobilenet_v2"])
+    # ResNet-18's multiply-adds per ms against the MobileNets': a verdict with its interval, printed as computed
+    # (a loaded machine can move a timing either way, so its outcome is not asserted)
+    macs = {r["model"]: r for r in results["macs_per_ms"]}
+    assert set(macs) == {"mobilenet_v2", "mobilenet_v3_large"}
+    for m, row in macs.items():
+        assert row["low"] <= row["ratio"] <= row["high"] and row["n"] == 5
+        assert row["sentence"].endswith(f"({row['verdict']}).") and f"{row['ratio']:.2f}x" in row["sentence"]
 
 
 def test_lab03_realtime_statements(results, ledger):

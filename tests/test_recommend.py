@@ -129,12 +129,17 @@ def test_pareto_front_marks_the_non_dominated_models(timed):
 def test_constraint_panel_builds_headless_and_draws_the_default_once(timed, monkeypatch):
     import matplotlib.pyplot as plt
 
+    from course_lib.widgets import StaticPanel
+
     drawn = []
     monkeypatch.setattr(plt, "show", lambda *a, **k: drawn.append(True))
-    panel = recommend.constraint_panel(timed, max_ms=10, max_mb=100, min_top1=60, fps=0)
-    assert len(drawn) == 1 and list(panel.result.index) == ["a", "c"]
-    panel.children[3].value = 120.0  # fps slider: 8.3 ms per frame
-    assert list(panel.result.index) == ["a"] and len(drawn) == 2
+    panel = recommend.constraint_panel(timed, max_ms=10, max_mb=100, min_top1=60, fps=0)   # headless (pytest)
+    assert isinstance(panel, StaticPanel) and len(drawn) == 1 and list(panel.result.index) == ["a", "c"]
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "0")                                         # a live front end
+    live = recommend.constraint_panel(timed, max_ms=10, max_mb=100, min_top1=60, fps=0)
+    assert len(drawn) == 2 and list(live.result.index) == ["a", "c"]
+    live.children[3].value = 120.0  # fps slider: 8.3 ms per frame
+    assert list(live.result.index) == ["a"] and len(drawn) == 3
     plt.close("all")
 
 
@@ -289,3 +294,22 @@ def test_start_small_table_pairs_folds_and_reports_cost_at_the_probe_size():
     assert lite2.latency_vs_lite0 == pytest.approx(1.8) and lite2.gain_vs_lite0 > 0
     assert 1.3 < lite2.gmacs_vs_lite0 < 2.0          # deeper and wider at the same 64 px: about 1.6x the MACs
 
+
+
+def test_macs_per_ms_is_a_verdict_over_the_repeats_not_a_fixed_ranking():
+    import pandas as pd
+
+    from course_lib import claims
+
+    speed = pd.DataFrame({"gflops": [1.8, 0.3, 0.22],
+                          "ms_bs1_all": [[20.0, 21.0, 19.5, 20.5, 20.2], [9.0, 9.5, 8.8, 9.2, 9.1],
+                                         [1.5, 4.0, 2.0, 3.5, 2.2]]},
+                          index=["resnet18", "mobilenet_v2", "mobilenet_v3_large"])
+    t = recommend.macs_per_ms(speed)
+    v2 = t.loc["mobilenet_v2"]            # 30 ms/GMAC vs about 11: resnet18 clearly does more per ms
+    assert v2["verdict"] == claims.SUPPORTED and 2.5 < v2["ratio"] < 3.0 and v2["low"] > 1
+    v3 = t.loc["mobilenet_v3_large"]      # a noisy, loaded machine: the interval spans 1
+    assert v3["verdict"] == claims.INCONCLUSIVE and v3["low"] < 1 < v3["high"]
+    assert v3["sentence"].endswith("(inconclusive).") and "no clearly different number of" in v3["sentence"]
+    speed.loc["mobilenet_v2", "ms_bs1_all"] = [1.0, 1.1, 0.9, 1.0, 1.05]     # now the MobileNet is far cheaper per GMAC
+    assert recommend.macs_per_ms(speed).loc["mobilenet_v2", "verdict"] == claims.CONTRADICTED
