@@ -143,13 +143,20 @@ def rewrite_badges(root: str | Path = env.PROJECT_ROOT, repo: str | None = None,
 
 
 def setup_cell(datasets: Sequence[str] = ("hymenoptera",), repo: str | None = None, ref: str | None = None) -> str:
-    """The source of a lab's first code cell: on Colab install the kit, then :func:`colab_setup`; elsewhere nothing."""
+    """The source of a lab's first code cell: on Colab install the kit, then :func:`colab_setup`; elsewhere nothing.
+
+    While the address is still the placeholder, the cell stops on Colab with the one command that fixes it, instead
+    of a raw pip error (``badges --repo`` rewrites the address in every lab)."""
     spec = f"git+https://github.com/{repo or COURSE_REPO}@{ref or COURSE_REF}"
     return ("# Colab: install the kit from its repository, turn on widgets, fetch the data, pick the GPU.\n"
             "# Anywhere else this cell does nothing.\n"
             "import importlib.util, subprocess, sys\n"
+            f"KIT = \"{spec}\"   # set by: python -m course_lib.colab badges --repo <owner>/<name>\n"
             "if \"google.colab\" in sys.modules and importlib.util.find_spec(\"course_lib\") is None:\n"
-            f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"{spec}\"], check=True)\n"
+            "    if \"/OWNER/NAME@\" in KIT:\n"
+            "        raise SystemExit(\"This copy of the course does not name its GitHub repository yet. Whoever \"\n"
+            "                         \"published it runs once: python -m course_lib.colab badges --repo <owner>/<name>\")\n"
+            "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", KIT], check=True)\n"
             "from course_lib.colab import colab_setup\n"
             f"colab_setup(datasets={list(datasets)!r})")
 

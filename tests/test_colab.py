@@ -187,3 +187,17 @@ def test_setup_cell_runs_off_colab(monkeypatch):
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("no install off Colab"))
     exec(compile(colab.setup_cell(repo="you/fork"), "<first cell>", "exec"), {})
+
+
+def test_setup_cell_with_the_placeholder_stops_on_colab_with_the_command_that_fixes_it(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)          # the kit is not installed yet
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("no pip run with the placeholder"))
+    with pytest.raises(SystemExit, match=r"colab badges --repo <owner>/<name>"):
+        exec(compile(colab.setup_cell(repo="OWNER/NAME"), "<first cell>", "exec"), {})
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **k: ran.append(cmd))
+    exec(compile(colab.setup_cell(repo="you/fork").split("from course_lib.colab")[0], "<first cell>", "exec"), {})
+    assert ran and ran[0][-1] == "git+https://github.com/you/fork@main"
