@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_lib doctor | list-models | fetch-weights NAME | fetch-data NAME | claims | run-notebooks | choose FOLDER``."""
+"""Command line: ``python -m course_lib doctor | list-models | fetch-weights NAME | fetch-data NAME | pack-data | claims | run-notebooks | choose FOLDER``."""
 from __future__ import annotations
 
 import argparse
@@ -32,11 +32,28 @@ def _fetch_weights(args) -> int:
 
 
 def _fetch_data(args) -> int:
+    from . import colab, datapacks
     from .data import fetch_dataset
 
-    path = fetch_dataset(args.name, url=args.url, checksum=args.checksum, trust_unverified=args.trust_unverified)
+    if args.official or args.url or args.name not in datapacks.PACKS:
+        path = fetch_dataset(args.name, url=args.url, checksum=args.checksum, trust_unverified=args.trust_unverified)
+    else:   # the course's own subset, from the kit's release, sha256-checked
+        path = datapacks.fetch(args.name, colab.COURSE_REPO)
     print(f"{args.name}: ready in {path}")
     return 0
+
+
+def _pack_data(args) -> int:
+    from . import datapacks
+
+    packs = datapacks.pack_all(args.out, args.names or None)
+    for p in packs:
+        recorded = datapacks.PACKS.get(p.name)
+        state = "as recorded" if recorded == p else "NEW: not the recorded sha256; paste the line below into PACKS"
+        print(f"{args.out}/{p.file}: {p.bytes / 1e6:.1f} MB, sha256 {p.sha256} ({state})")
+    print(f"\nAttach these files to the release {datapacks.RELEASE_TAG!r} of the kit's repository. PACKS lines:")
+    print(datapacks.manifest_source(packs))
+    return 0 if all(datapacks.PACKS.get(p.name) == p for p in packs) else 1
 
 
 def _run_notebooks(args) -> int:
@@ -120,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.add_argument("--url", help="download from this address instead of the registered one")
     p.add_argument("--checksum", help="expected checksum of the archive, 'sha256:<hex>' or 'md5:<hex>'")
+    p.add_argument("--official", action="store_true",
+                   help="the official full archive (where there is one) instead of the course's own subset")
     p.add_argument("--trust-unverified", action="store_true",
                    help="accept an archive with no published checksum (its sha256 is printed for you to record)")
     p.set_defaults(fn=_fetch_data)
@@ -132,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="fast", choices=["fast", "full"])
     p.add_argument("--output-dir", default="build/executed")
     p.set_defaults(fn=_run_notebooks)
+    p = sub.add_parser("pack-data", help="pack the course data folders into deterministic archives to publish")
+    p.add_argument("names", nargs="*", help="data sets (default: every one whose folder is there)")
+    p.add_argument("--out", default="build/datapacks")
+    p.set_defaults(fn=_pack_data)
     p = sub.add_parser("choose", help="choose a pretrained model for a folder of your images; writes a report")
     p.add_argument("folder", help="class sub-folders of images (train/ and val/ above them or not), or a CSV "
                                   "of file,label[,group]")

@@ -220,14 +220,24 @@ def _enable_widgets(result: ColabSetup) -> None:
         result.messages.append(f"widgets: could not enable Colab's widget manager ({e}); figures still draw")
 
 
-def _fetch(name: str, result: ColabSetup) -> None:
-    from . import data
+def _fetch(name: str, result: ColabSetup, repo: str | None = None) -> None:
+    from . import data, datapacks
     from .errors import DataError
 
     spec = data.get_dataset_spec(name)
     target = env.data_dir() / spec.folder
     if target.is_dir() and any(target.iterdir()):
         result.datasets[name] = "present"
+        return
+    repo = repo or COURSE_REPO
+    if name in datapacks.PACKS and repo != "OWNER/NAME":   # the course's own subset, sha256-checked
+        try:
+            datapacks.fetch(name, repo)
+        except DataError as e:
+            result.datasets[name] = f"download failed: {e}"
+        else:
+            result.datasets[name] = "fetched"
+        result.messages.append(f"{name}: {result.datasets[name]} ({target})")
         return
     if not spec.url:
         result.datasets[name] = (f"no single download: get it from {spec.homepage}, put the folder {spec.folder}/ "
@@ -261,7 +271,7 @@ def colab_setup(datasets: Sequence[str] = ("hymenoptera",), repo: str | None = N
             _install(spec, result)
     _enable_widgets(result)
     for name in datasets:
-        _fetch(name, result)
+        _fetch(name, result, repo)
     device = env.pick_device()
     result.device = str(device)
     if device.type == "cuda":
