@@ -47,6 +47,8 @@ class Question:
     n_splits: int = 5
     repeats: int = 2
     finalists: int = 2
+    fine_tune: str = "auto"         # "auto": only where lab 02 measured that it pays (1,000+ images per class); or
+    fine_tune_epochs: int = 3       # "always" / "never"
     seed: int = 0
 
 
@@ -67,6 +69,7 @@ class Choice:
     seconds: dict[str, float] = field(default_factory=dict)
     n_eval: int = 0
     n_train: int = 0
+    fine_tuned: dict | None = None   # the chosen network fine-tuned vs its probe on one held-out split, if run
     features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # the feature sets behind `folds`
     labels: np.ndarray | None = field(default=None, repr=False)
     groups: np.ndarray | None = field(default=None, repr=False)
@@ -217,6 +220,34 @@ def pick(finalists: Sequence[str], folds: dict[str, list[float]], cost: dict[str
     return chosen, verdicts
 
 
+def should_fine_tune(question: Question, n_per_class: int) -> bool:
+    """'auto' fine-tunes only at 1,000+ images per class (``recommend.data_regime`` 'large'): below that, lab 02
+    measured no gain of fine-tuning over the frozen probe that its seeds could show."""
+    if question.fine_tune not in ("auto", "always", "never"):
+        raise CourseLibError(f"fine_tune={question.fine_tune!r}: choose 'auto', 'always' or 'never'.")
+    return question.fine_tune == "always" or (question.fine_tune == "auto"
+                                               and recommend.data_regime(n_per_class) == "large")
+
+
+def fine_tune_chosen(table: data.ImageTable, candidate: transfer.Candidate, X: np.ndarray, question: Question) -> dict:
+    """The chosen network fine-tuned (all layers, a new head: ``transfer.fine_tune_candidates``) against a probe on
+    its frozen features, both trained on the same 75% and scored on the same held-out 25% (grouped where the table
+    has groups). One split, one seed: a first look at whether fine-tuning pays, not a verdict."""
+    t0 = time.perf_counter()
+    split = data.group_split if table.groups is not None else data.stratified_split
+    tr, va = split(table, 0.25, seed=question.seed)
+    where = {str(p): i for i, p in enumerate(table.paths)}
+    rows_tr = [where[str(p)] for p in tr.paths]
+    rows_va = [where[str(p)] for p in va.paths]
+    probe = train.fit_linear_probe(X[rows_tr], tr.labels, X[rows_va], va.labels, classes=table.classes,
+                                   seed=question.seed).metrics.accuracy
+    recipe = transfer.FineTuneRecipe(epochs=question.fine_tune_epochs, input_size=question.input_size or 224)
+    runs = transfer.fine_tune_candidates([candidate], tr, va, recipe, seeds=[question.seed])
+    return {"probe": float(probe), "fine_tuned": float(runs["val_acc"].iloc[0]), "n_train": len(tr),
+            "n_val": len(va), "epochs": recipe.epochs, "input_size": recipe.input_size,
+            "train_seconds": float(runs["train_seconds"].iloc[0]), "seconds": time.perf_counter() - t0}
+
+
 # ============================================================================= the pipeline
 def choose(table: data.ImageTable, question: Question = Question(), progress: bool = False) -> Choice:
     """Answer the five questions for `table` from measurements here (see the module docstring for the steps).
@@ -259,8 +290,12 @@ def choose(table: data.ImageTable, question: Question = Question(), progress: bo
     v = claims.paired_verdict(folds[chosen], folds[floor], design="splits", n_eval=n_eval, n_train=n_train)
     verdicts["chosen vs the best shortcut"] = {"verdict": v.verdict, "diff": v.diff, "low": v.low, "high": v.high,
                                               "power": v.power, "a": chosen, "b": floor}
+    tuned = None
+    if should_fine_tune(question, n_per_class):
+        tuned = fine_tune_chosen(table, by_name[chosen], cf.X[chosen], question)
+        seconds["fine_tune"] = tuned["seconds"]
     return Choice(table.name, question, risks, [r.to_dict() for r in shortlist], costs, scores, folds, verdicts,
-                  chosen, adaptation_advice(n_per_class, question.domain), seconds, n_eval, n_train, feats,
+                  chosen, adaptation_advice(n_per_class, question.domain), seconds, n_eval, n_train, tuned, feats,
                   np.asarray(table.labels), table.groups)
 
 
@@ -388,6 +423,18 @@ def report_markdown(choice: Choice) -> str:
     if shortcut["verdict"] != claims.SUPPORTED:
         out.append(f"- the chosen features do not clearly beat the best shortcut ({shortcut['b']}): a high score here "
                    "may come from image size, colour or layout, not content. Look at the images before trusting it.")
+    if choice.fine_tuned:
+        f = choice.fine_tuned
+        out += ["", "## Fine-tuning the choice", "",
+                f"- On one held-out split ({f['n_train']} training, {f['n_val']} validation images): fine-tuned "
+                f"({f['epochs']} epochs at {f['input_size']} px, {f['train_seconds']:.0f} s of training here) "
+                f"{f['fine_tuned']:.3f} vs the frozen probe {f['probe']:.3f}. One split and one seed: a first look, "
+                "not a verdict; repeat it over seeds (lab 02) before switching."]
+    else:
+        out += ["", "## Fine-tuning the choice", "",
+                f"- Not run: with {min(choice.risks['classes'].values())} images in the smallest class, lab 02 "
+                "measured no gain of fine-tuning over the frozen probe that its seeds could show "
+                "(`Question(fine_tune='always')` runs it anyway)."]
     out += ["", "## What next", "", f"- {choice.advice}",
             "- With more compute: fine-tune the chosen network on a held-out split, and try the larger candidates "
             "at their native input size (`Question(input_size=None)`).",

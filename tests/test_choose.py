@@ -125,3 +125,22 @@ def test_command_line_writes_the_report_and_names_the_choice(tmp_path, capsys):
     assert (out / "REPORT.md").read_text().startswith("# Which pretrained model for `mine`?")
     assert cli.main(["choose", str(tmp_path / "nope")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_fine_tuning_runs_only_where_it_pays_or_when_asked(tmp_path):
+    q = choose.Question()
+    assert not choose.should_fine_tune(q, 200) and choose.should_fine_tune(q, 1000)
+    assert choose.should_fine_tune(choose.Question(fine_tune="always"), 5)
+    assert not choose.should_fine_tune(choose.Question(fine_tune="never"), 5000)
+    with pytest.raises(Exception, match="auto"):
+        choose.should_fine_tune(choose.Question(fine_tune="maybe"), 10)
+    table = data.image_folder(_folder(tmp_path / "ft", per_class=8))
+    c = choose.choose(table, choose.Question(input_size=64, n_splits=3, repeats=1, stages=(), finalists=1,
+                                             models=("tf_efficientnet_lite0",), fine_tune="always",
+                                             fine_tune_epochs=1))
+    f = c.fine_tuned
+    assert f["n_train"] + f["n_val"] == 24 and f["epochs"] == 1 and f["input_size"] == 64
+    assert 0 <= f["fine_tuned"] <= 1 and f["probe"] > 0.5 and f["train_seconds"] > 0
+    assert "fine_tune" in c.seconds
+    text = choose.report_markdown(c)
+    assert f"fine-tuned (1 epochs at 64 px" in text and f"{f['probe']:.3f}" in text

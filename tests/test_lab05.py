@@ -68,6 +68,7 @@ def test_the_report_is_written_with_the_choice_and_its_evidence(r):
     assert f"**Choice: {r['chosen']}**" in text and "## Ruled out, and why" in text and "## Risks found" in text
     chosen = next(e for e in r["evidence"] if e["features"] == r["chosen"])
     assert f"cross-validated accuracy {chosen['cv_accuracy']:.3f}" in text
+    assert r["fine_tuned"] is None and "## Fine-tuning the choice" in text and "Not run: with 30 images" in text
 
 
 def test_half_the_data_widens_the_intervals(r, run_lab):
