@@ -366,9 +366,9 @@ def load_dataset(name: str, task: str | None = None, split: str | None = None,
         raise DataError(f"{len(missing)} file(s) listed for {name!r} are missing, e.g. {missing[:3]}: the copy in "
                         f"{root} is incomplete; fetch or copy it again.")
     classes, has_split = sorted(df["class_name"].unique()), df["split"].notna().any()
+    if split is not None and not has_split:
+        return _kit_split(load_dataset(name, task, None, root), split)
     if split is not None:
-        if not has_split:
-            raise DataError(f"{name!r} here has no train/val split of its own; use stratified_split or group_split.")
         df = df[df["split"] == split].reset_index(drop=True)
     if df.empty:
         raise DataError(f"no images for {name!r}, task {task!r}, split {split!r} in {root}.")
@@ -376,6 +376,25 @@ def load_dataset(name: str, task: str | None = None, split: str | None = None,
                       np.array([classes.index(c) for c in df["class_name"]], dtype=np.int64), classes,
                       df["group"].to_numpy(dtype=str) if "group" in df else None,
                       df["split"].to_numpy(dtype=object) if has_split else None, df)
+
+
+KIT_SPLIT = {"val_fraction": 0.3, "seed": 0}   # the course's own EuroSAT split is 35 / 15 per class: 30% val
+
+
+def _kit_split(table: ImageTable, split: str) -> ImageTable:
+    """The 'train' or 'val' part of a seeded split the kit makes when a copy has no split of its own (e.g. the
+    official EuroSAT archive, which has no labels.csv): stratified, grouped where the table has groups, always the
+    same for the same files. A warning says so: its numbers will differ from the course's own split."""
+    warnings.warn(f"{table.name!r} here has no train/val split of its own (no labels.csv with a split column, as "
+                  f"in the official archive): the kit made a seeded one ({1 - KIT_SPLIT['val_fraction']:.0%} / "
+                  f"{KIT_SPLIT['val_fraction']:.0%}, seed {KIT_SPLIT['seed']}"
+                  f"{', grouped' if table.groups is not None else ''}). Numbers will differ from the course's.",
+                  stacklevel=3)
+    make = group_split if table.groups is not None else stratified_split
+    train_part, val_part = make(table, KIT_SPLIT["val_fraction"], seed=KIT_SPLIT["seed"])
+    part = train_part if split == "train" else val_part
+    part.split = np.array([split] * len(part), dtype=object)
+    return part
 
 
 # --------------------------------------------------------------------------- splits

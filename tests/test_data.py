@@ -407,8 +407,8 @@ def test_fetch_dataset_needs_checksum_or_explicit_trust(tmp_path):
     got = data.fetch_dataset("eurosat", dest=tmp_path / "d", url=archive.as_uri(), trust_unverified=True)
     table = data.load_dataset("eurosat", root=got)
     assert table.classes == ["Forest", "River"] and table.split is None and table.groups is None
-    with pytest.raises(DataError, match="no train/val split"):
-        data.load_dataset("eurosat", split="train", root=got)
+    with pytest.warns(UserWarning, match="seeded one"), pytest.raises(DataError, match="only 1 image"):
+        data.load_dataset("eurosat", split="train", root=got)     # a kit split, but one tile per class is too few
     with pytest.raises(DataError, match="lila.science"):
         data.fetch_dataset("camera_traps", dest=tmp_path / "d")
 
@@ -437,3 +437,22 @@ def test_official_layout_without_labels_csv(tmp_path):
     assert bv.classes == ["bacteria", "virus"]
     assert {p.stem: bv.classes[i] for p, i in zip(bv.paths, bv.labels)} == {
         "person1_bacteria_1": "bacteria", "person2_virus_3": "virus", "person2_virus_4": "virus"}
+
+
+def test_a_copy_without_its_own_split_gets_a_seeded_one_not_an_error(tmp_path, shared_datasets):
+    """The official EuroSAT archive has no labels.csv: asking for 'train' or 'val' makes a seeded stratified split
+    (grouped where there are groups) with a warning, the same every time."""
+    import shutil
+
+    root = tmp_path / "eurosat"
+    shutil.copytree(shared_datasets / "eurosat", root, ignore=shutil.ignore_patterns("labels.csv"))
+    with pytest.warns(UserWarning, match="seeded one"):
+        tr = data.load_dataset("eurosat", split="train", root=root)
+    with pytest.warns(UserWarning):
+        va = data.load_dataset("eurosat", split="val", root=root)
+    assert (len(tr), len(va)) == (350, 150) and set(tr.split) == {"train"} and set(va.split) == {"val"}
+    assert (va.class_counts() == 15).all() and tr.classes == va.classes
+    data.assert_no_leak(tr, va)
+    with pytest.warns(UserWarning):
+        again = data.load_dataset("eurosat", split="val", root=root)
+    assert [p.name for p in again.paths] == [p.name for p in va.paths]
