@@ -37,13 +37,19 @@ def kit_checkout() -> Path | None:
     return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
 
 
-def output_dir() -> Path:
-    """The folder for what labs and tools write: ``$COURSE_OUTPUT_DIR``, else ``<checkout>/build``, else ``./build``."""
-    value = os.environ.get("COURSE_OUTPUT_DIR")
+def _setting_or_kit_folder(variable: str, folder: str) -> Path:
+    """``$variable`` if set, else `folder` in the checkout, else `folder` under the working folder (a pip-installed
+    kit must not write into site-packages)."""
+    value = os.environ.get(variable)
     if value:
         return Path(value).expanduser().resolve()
     root = kit_checkout()
-    return (root if root is not None else Path.cwd().resolve()) / "build"
+    return (root if root is not None else Path.cwd().resolve()) / folder
+
+
+def output_dir() -> Path:
+    """The folder for what labs and tools write: ``$COURSE_OUTPUT_DIR``, else ``<checkout>/build``, else ``./build``."""
+    return _setting_or_kit_folder("COURSE_OUTPUT_DIR", "build")
 
 
 def _user_cache() -> Path:
@@ -54,11 +60,7 @@ def _user_cache() -> Path:
 def data_dir() -> Path:
     """The data folder: ``$COURSE_DATA_DIR``, else the checkout's ``datasets/`` (where ``fetch`` unpacks), else
     ``./datasets`` under the working folder for a pip-installed kit."""
-    value = os.environ.get("COURSE_DATA_DIR")
-    if value:
-        return Path(value).expanduser().resolve()
-    root = kit_checkout()
-    return (root if root is not None else Path.cwd().resolve()) / "datasets"
+    return _setting_or_kit_folder("COURSE_DATA_DIR", "datasets")
 
 
 def cache_dir() -> Path:
