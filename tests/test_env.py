@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,8 @@ def test_no_widget_front_end_under_tests_runners_or_when_told(monkeypatch):
     monkeypatch.delenv("COURSE_NO_WIDGETS", raising=False)
     assert not env.has_widget_frontend()                 # pytest (and no IPython kernel)
     monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    monkeypatch.delenv("PAPERMILL_INPUT_PATH", raising=False)
+    monkeypatch.delitem(sys.modules, "papermill", raising=False)   # earlier tests ran labs with papermill in-process
     monkeypatch.setattr(env, "_parent_command", lambda: "/usr/bin/python -m papermill in.ipynb out.ipynb")
 
     class ZMQInteractiveShell:                           # a kernel, as papermill and nbconvert start one
