@@ -366,16 +366,16 @@ def load_dataset(name: str, task: str | None = None, split: str | None = None,
         raise DataError(f"{len(missing)} file(s) listed for {name!r} are missing, e.g. {missing[:3]}: the copy in "
                         f"{root} is incomplete; fetch or copy it again.")
     classes, has_split = sorted(df["class_name"].unique()), df["split"].notna().any()
-    if split is not None and not has_split:
-        return _kit_split(load_dataset(name, task, None, root), split)
-    if split is not None:
+    if split is not None and has_split:
         df = df[df["split"] == split].reset_index(drop=True)
     if df.empty:
         raise DataError(f"no images for {name!r}, task {task!r}, split {split!r} in {root}.")
-    return ImageTable(name, task, [Path(p) for p in df["path"]],
-                      np.array([classes.index(c) for c in df["class_name"]], dtype=np.int64), classes,
-                      df["group"].to_numpy(dtype=str) if "group" in df else None,
-                      df["split"].to_numpy(dtype=object) if has_split else None, df)
+    table = ImageTable(name, task, [Path(p) for p in df["path"]],
+                       np.array([classes.index(c) for c in df["class_name"]], dtype=np.int64), classes,
+                       df["group"].to_numpy(dtype=str) if "group" in df else None,
+                       df["split"].to_numpy(dtype=object) if has_split else None, df)
+    # no split of its own (e.g. the official archive): the kit's seeded one, from the table already built
+    return _kit_split(table, split) if split is not None and not has_split else table
 
 
 KIT_SPLIT = {"val_fraction": 0.3, "seed": 0}   # the course's own EuroSAT split is 35 / 15 per class: 30% val
