@@ -56,3 +56,21 @@ def library_versions(names: Iterable[str] = FEATURE_LIBRARIES) -> dict[str, str 
         else:
             out[name] = str(getattr(module, "__version__", None))
     return out
+
+
+def source_digest(*modules) -> str:
+    """SHA-256 of the source files of `modules`, for cache keys that must change when the kit's code changes.
+
+    A package counts by every ``.py`` file below its folder (sorted by path), so splitting a module into a package
+    or editing any of its parts changes the digest; a plain module counts by its one file.
+    """
+    from pathlib import Path
+
+    code = hashlib.sha256()
+    for module in modules:
+        path = Path(module.__file__)
+        files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+        for file in files:
+            code.update(file.relative_to(path.parent).as_posix().encode())
+            code.update(file.read_bytes())
+    return code.hexdigest()

@@ -450,15 +450,12 @@ def recalibrate_batchnorm(model: nn.Module, dataset, batch_size: int = 64) -> nn
 def _training_code_digest() -> str:
     """A hash of the kit's training code (this module, train, features, models/stages for freezing and unfreezing,
     models/core for the new head): read once per process."""
-    from pathlib import Path
+    import sys
 
+    from ._digest import source_digest
     from .models import core as models_core, stages as models_stages
 
-    code = hashlib.sha256()
-    for module in (train, features, models_stages, models_core):
-        code.update(Path(module.__file__).read_bytes())
-    code.update(Path(__file__).read_bytes())
-    return code.hexdigest()
+    return source_digest(train, features, models_stages, models_core, sys.modules[__name__])
 
 
 def _source_digest(fn) -> str:
