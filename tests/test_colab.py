@@ -137,7 +137,7 @@ def _mirror_dataset(tmp_path: Path, monkeypatch) -> str:
                             "CC0", "none", ("ants_vs_bees",))
     nourl = data.DatasetSpec("colab_nourl", "colab_nourl", "no archive", None, None, None, "CC0", "none",
                              ("t",), homepage="https://example.org/data")
-    monkeypatch.setattr(data, "DATASETS", data.DATASETS.copy())
+    monkeypatch.setattr(data.registry, "DATASETS", data.registry.DATASETS.copy())  # where register_dataset looks
     data.register_dataset(spec)
     data.register_dataset(nourl)
     return spec.name

@@ -56,7 +56,7 @@ def test_unknown_name_suggests_the_close_one():
 
 
 def test_register_refuses_duplicates_and_bad_checksums(monkeypatch):
-    monkeypatch.setattr(data, "DATASETS", data.DATASETS.copy())
+    monkeypatch.setattr(data.registry, "DATASETS", data.registry.DATASETS.copy())  # where register_dataset looks
     spec = data.DatasetSpec("tiny", "tiny", "d", None, "md5:" + "a" * 32, None, "MIT", "c", ("t",))
     assert data.register_dataset(spec) is spec and "tiny" in data.list_datasets("t*")
     with pytest.raises(DataError, match="already registered"):
@@ -456,3 +456,30 @@ def test_a_copy_without_its_own_split_gets_a_seeded_one_not_an_error(tmp_path, s
     with pytest.warns(UserWarning):
         again = data.load_dataset("eurosat", split="val", root=root)
     assert [p.name for p in again.paths] == [p.name for p in va.paths]
+
+
+def test_a_registered_data_set_brings_its_own_groups(tmp_path, monkeypatch):
+    """A spec's ``rows`` logic adds the groups (here: the site in the file name), so a data set registered from
+    outside the kit is grouped like chest_xray or camera_traps: load_dataset carries them, group_split keeps them
+    together."""
+    for i in range(12):
+        _jpeg(tmp_path / "sites" / ("cat" if i % 2 else "dog") / f"site{i // 2}_{i}.jpg", color=(20 * i, 40, 90))
+
+    def site_rows(root: Path, task: str) -> pd.DataFrame:
+        df = data.read_rows(root)
+        return df.assign(class_name=df["label"], group=[Path(f).stem.split("_")[0] for f in df["file"]])
+
+    monkeypatch.setattr(data.registry, "DATASETS", data.registry.DATASETS.copy())
+    data.register_dataset(data.DatasetSpec("sites", "sites", "cats and dogs by site", None, None, None, "CC0", "none",
+                                           ("cat_vs_dog",), rows=site_rows))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    table = data.load_dataset("sites")
+    assert table.classes == ["cat", "dog"] and len(table) == 12 and table.split is None
+    assert sorted(set(table.groups)) == [f"site{k}" for k in range(6)]
+    assert list(table.frame["group"]) == list(table.groups)
+    train, val = data.group_split(table, 0.5, seed=0)
+    data.assert_no_leak(train, val)
+    assert not set(train.groups) & set(val.groups) and len(train) + len(val) == 12
+    with pytest.warns(UserWarning, match="grouped"):  # no split of its own: the kit's seeded split, by group
+        val_part = data.load_dataset("sites", split="val")
+    assert set(val_part.split) == {"val"} and set(val_part.groups) <= set(table.groups)
