@@ -29,7 +29,7 @@ from . import data, env
 from .errors import DataError
 
 EMPTY_NAMES = ("empty", "blank", "nothinghere")        # how LILA data sets spell "no animal"
-NOT_ANIMAL = ("human", "person", "vehicle", "car")     # left out of the empty_vs_animal task, as data.py does
+NOT_ANIMAL = ("human", "person", "vehicle", "car")     # left out of the empty_vs_animal task, as data/course.py does
 GROUP_BY = ("location", "seq_id", "image")
 TASKS = ("species", "empty_vs_animal")
 
