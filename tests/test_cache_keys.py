@@ -155,7 +155,7 @@ def task(shared_datasets):
 
 
 def _key(task, n_per_class=5, seed=0):
-    return strategies._run_cache_path("last_k", task, n_per_class, seed, 3, dict(k=2, lr_head=1e-2)).name
+    return strategies.run._run_cache_path("last_k", task, n_per_class, seed, 3, dict(k=2, lr_head=1e-2)).name
 
 
 def test_run_key_is_stable_and_follows_the_weights_content(task):
@@ -208,10 +208,10 @@ def test_run_key_follows_the_kit_training_code_including_models_stages(task, mon
     edited = tmp_path / "stages.py"
     edited.write_bytes(open(stages.__file__, "rb").read() + b"\n# an edit\n")
     monkeypatch.setattr(stages, "__file__", str(edited))
-    strategies._training_code_digest.cache_clear()
+    strategies.run._training_code_digest.cache_clear()
     try:
         assert _key(task) != base
     finally:
         monkeypatch.undo()
-        strategies._training_code_digest.cache_clear()
+        strategies.run._training_code_digest.cache_clear()
     assert _key(task) == base

@@ -1,4 +1,4 @@
-"""Lab 02 (feature extraction vs fine-tuning): strategies.py on tiny inputs, the exercises' checks, and the claims
+"""Lab 02 (feature extraction vs fine-tuning): the strategies on tiny inputs, the exercises' checks, and the claims
 the lab's text makes, asserted on the numbers the lab measured (one fast-profile run per session)."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from course_lib.exercises import lab02
 LAB = "02_feature_extraction_vs_finetuning"
 
 
-# --------------------------------------------------------------------------- strategies.py on constructed inputs
+# --------------------------------------------------------------------------- strategies on constructed inputs
 def _sweep(curves: dict, seeds=(0, 1, 2), spread: float = 0.0, dataset: str = "near") -> pd.DataFrame:
     """A sweep DataFrame: curves = {strategy: {size: mean accuracy}}; seeds add +-spread around each mean."""
     rows = []
@@ -644,7 +644,7 @@ def test_choice_on_the_inner_split_never_reads_the_validation_set(xray_task, mon
     # ties go to the cheaper strategy; a clear winner wins whatever it costs
     for accs, want in (({"full_ft": 0.8, "last_k": 0.8, "lp_ft": 0.7}, "last_k"),
                        ({"full_ft": 0.9, "last_k": 0.8, "lp_ft": 0.7}, "full_ft")):
-        monkeypatch.setattr(strategies, "run_strategy",
+        monkeypatch.setattr(strategies.run, "run_strategy",
                             lambda name, task, n, seed, epochs, **kw: {"strategy": name, "accuracy": accs[name]})
         assert strategies.choose_on_inner_split(blind, ["lp_ft", "full_ft", "last_k"], [0, 1])["winner"] == want
 
