@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements/ci-constraints.txt
 
 # Learners work in my-labs/: the student copy of each lab (exercise stubs), written once and never overwritten.
 lab: $(STAMP)
-	$(VENV)/bin/python -m course_lib.copies --workspace my-labs
+	$(VENV)/bin/python -m tools.copies --workspace my-labs
 	MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
 	$(VENV)/bin/python -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) my-labs/00_setup.ipynb
 
@@ -34,7 +34,7 @@ browser:
 # nbval executes the copy students get (exercise stubs), written fresh to build/student-ci/.
 test: $(STAMP) browser
 	rm -rf build/student-ci
-	$(VENV)/bin/python -m course_lib.copies --workspace build/student-ci
+	$(VENV)/bin/python -m tools.copies --workspace build/student-ci
 	$(RUN) $(VENV)/bin/python -m pytest tests build/student-ci --nbval-lax --durations=15
 
 doctor: $(STAMP)
@@ -51,10 +51,11 @@ clean:
 	rm -rf build .pytest_cache
 
 # Instructor material (docs/INSTRUCTOR_GUIDE.md): one offline reveal.js deck per lab in build/slides/ (run the labs
-# first so their figures exist), and build/student/ + build/instructor/ copies of every lab.
+# first so their figures exist), and build/student/ + build/instructor/ copies of every lab. The build tools live in
+# tools/ (run from this checkout, never installed with the kit); publishing a fork: python -m tools.publish --help.
 .PHONY: slides copies
 slides: $(STAMP)
-	$(RUN) $(VENV)/bin/python -m course_lib.slides
+	$(RUN) $(VENV)/bin/python -m tools.slides
 
 copies: $(STAMP)
-	$(VENV)/bin/python -m course_lib.copies
+	$(VENV)/bin/python -m tools.copies

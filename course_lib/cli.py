@@ -1,4 +1,8 @@
-"""Command line: ``python -m course_lib doctor | list-models | fetch-weights NAME | fetch-data NAME | pack-data | claims | run-notebooks | choose FOLDER``."""
+"""Command line: ``python -m course_lib doctor | list-models | fetch-weights NAME | fetch-data NAME | claims | run-notebooks | choose FOLDER``.
+
+The instructor's build tools (slides, student/instructor copies, Colab badges, data archives) are not part of the
+installed kit: they run from a checkout, as ``python -m tools.slides | tools.copies | tools.publish`` (see tools/).
+"""
 from __future__ import annotations
 
 import argparse
@@ -41,19 +45,6 @@ def _fetch_data(args) -> int:
         path = datapacks.fetch(args.name, colab.COURSE_REPO)
     print(f"{args.name}: ready in {path}")
     return 0
-
-
-def _pack_data(args) -> int:
-    from . import datapacks
-
-    packs = datapacks.pack_all(args.out, args.names or None)
-    for p in packs:
-        recorded = datapacks.PACKS.get(p.name)
-        state = "as recorded" if recorded == p else "NEW: not the recorded sha256; paste the line below into PACKS"
-        print(f"{args.out}/{p.file}: {p.bytes / 1e6:.1f} MB, sha256 {p.sha256} ({state})")
-    print(f"\nAttach these files to the release {datapacks.RELEASE_TAG!r} of the kit's repository. PACKS lines:")
-    print(datapacks.manifest_source(packs))
-    return 0 if all(datapacks.PACKS.get(p.name) == p for p in packs) else 1
 
 
 def _run_notebooks(args) -> int:
@@ -122,7 +113,8 @@ def _choose(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .errors import CourseLibError
 
-    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n")[1])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("doctor", help="versions, device, data and weights found (sha256-verified), what to fix")
     p.add_argument("--strict", action="store_true", help="exit 1 if anything is missing")
@@ -151,10 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="fast", choices=["fast", "full"])
     p.add_argument("--output-dir", default="build/executed")
     p.set_defaults(fn=_run_notebooks)
-    p = sub.add_parser("pack-data", help="pack the course data folders into deterministic archives to publish")
-    p.add_argument("names", nargs="*", help="data sets (default: every one whose folder is there)")
-    p.add_argument("--out", default="build/datapacks")
-    p.set_defaults(fn=_pack_data)
     p = sub.add_parser("choose", help="choose a pretrained model for a folder of your images; writes a report")
     p.add_argument("folder", help="class sub-folders of images (train/ and val/ above them or not), or a CSV "
                                   "of file,label[,group]")

@@ -1,17 +1,16 @@
-"""Colab in one click: "Open in Colab" badges built from one setting, and ``colab_setup()`` for a lab's first cell.
+"""Colab in one click, on the learner's side: ``colab_setup()``, called by every lab's first code cell.
 
-The repository's address on GitHub is set once, here (``COURSE_REPO``). A fork runs
-``python -m course_lib.colab badges --repo you/fork``: it rewrites that line, the badge in the README and in each
-lab's first markdown cell, and the ``git+https://github.com/...`` address in the labs' install lines. Running it
-again changes nothing.
+On Colab, a lab's first code cell installs the kit from the repository named here (``COURSE_REPO``, ``COURSE_REF``:
+the one setting) and calls :func:`colab_setup`, which turns on Colab's widget manager, fetches the data sets the lab
+needs, and picks the GPU. Anywhere else that cell does nothing. Used in: every lab's first code cell, and
+``course_lib.datapacks`` (the release the course data is downloaded from).
 
-On Colab, a lab's first code cell (``python -m course_lib.colab setup-cell`` prints it) installs the kit from the
-repository and calls :func:`colab_setup`, which turns on Colab's widget manager, fetches the data sets the lab needs,
-and picks the GPU. Anywhere else that cell does nothing. Used in: every lab's first code cell.
+Whoever publishes the kit (a fork, a classroom mirror) points that setting, the badges and the labs' install lines at
+their repository from a checkout with ``python -m tools.publish badges --repo <owner>/<name>``; the same tool prints
+a lab's first cell (``python -m tools.publish setup-cell``). Those build tools are not installed with the kit.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.metadata
 import json
@@ -27,14 +26,12 @@ from . import env
 from .errors import CourseLibError
 
 # The one setting: this repository on GitHub ("owner/name") and the branch the badges open.
+# `python -m tools.publish badges --repo <owner>/<name>` (from a checkout) rewrites these two lines.
 COURSE_REPO = "OWNER/NAME"
 COURSE_REF = "main"
 
 COLAB_DATA_DIR = "/content/course-data"   # where colab_setup() puts data sets when COURSE_DATA_DIR is unset
-BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
-_BADGE = re.compile(r"\[!\[Open In Colab\]\([^)\s]*\)\]\(https://colab\.research\.google\.com/github/[^)\s]*\)", re.I)
-_INSTALL_URL = re.compile(r"git\+https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?(?:\.git)?(?:@[\w./-]+)?(?=[\s\"')\]]|$)")
-_SETTING = re.compile(r'^(COURSE_REPO|COURSE_REF) = "[^"]*"', re.M)
+PUBLISH_COMMAND = "python -m tools.publish badges --repo <owner>/<name>"   # run from a checkout of the kit
 _REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
 
@@ -42,25 +39,14 @@ class ColabError(CourseLibError):
     """A repository address or Colab step that cannot work as given; the message says what to do."""
 
 
-def _check_repo(repo: str) -> str:
+def check_repo(repo: str) -> str:
+    """`repo` if it is a GitHub ``owner/name`` other than the placeholder; else a :class:`ColabError` saying why."""
     if not _REPO.match(repo or ""):
         raise ColabError(f"repository {repo!r} is not of the form 'owner/name' (as in github.com/owner/name).")
     if repo == "OWNER/NAME":
         raise ColabError("COURSE_REPO is still the placeholder 'OWNER/NAME': run "
-                         "`python -m course_lib.colab badges --repo <owner>/<name>` once for your copy of the kit.")
+                         f"`{PUBLISH_COMMAND}` once, from a checkout of your copy of the kit.")
     return repo
-
-
-# --------------------------------------------------------------------------- badges
-def badge_url(notebook: str | Path, repo: str | None = None, ref: str | None = None) -> str:
-    """The Colab address that opens `notebook` (a path inside the repository) from GitHub."""
-    repo = _check_repo(repo or COURSE_REPO)
-    path = Path(notebook).as_posix().lstrip("./")
-    return f"https://colab.research.google.com/github/{repo}/blob/{ref or COURSE_REF}/{path}"
-
-
-def badge_markdown(notebook: str | Path, repo: str | None = None, ref: str | None = None) -> str:
-    return f"[![Open In Colab]({BADGE_IMAGE})]({badge_url(notebook, repo, ref)})"
 
 
 def install_spec(repo: str | None = None, ref: str | None = None) -> str:
@@ -75,90 +61,7 @@ def install_spec(repo: str | None = None, ref: str | None = None) -> str:
         if not path.is_dir():
             raise ColabError(f"no folder {path} to install the kit from.")
         return str(path)
-    return f"git+https://github.com/{_check_repo(repo)}@{ref}"
-
-
-def _with_badge(markdown: str, badge: str) -> str:
-    """`markdown` with exactly one Colab badge: the existing one replaced, else one added after the first heading."""
-    if _BADGE.search(markdown):
-        text = _BADGE.sub(lambda m: badge, markdown, count=1)
-        first = _BADGE.search(text).end()
-        return text[:first] + _BADGE.sub("", text[first:])
-    lines = markdown.split("\n")
-    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("#")), 0)
-    rest = lines[at:]
-    while rest and not rest[0].strip():
-        rest = rest[1:]
-    return "\n".join(lines[:at] + ([""] if at else []) + [badge] + ([""] + rest if rest else []))
-
-
-def _source(cell) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def rewrite_badges(root: str | Path = env.PROJECT_ROOT, repo: str | None = None, ref: str | None = None) -> list[Path]:
-    """Point every badge and install line of the kit at `repo` (and `ref`); returns the files it changed.
-
-    Rewrites ``course_lib/colab.py``'s ``COURSE_REPO``/``COURSE_REF``, the README's badge (opening the first lab),
-    each lab's badge (first markdown cell) and ``git+https://github.com/...`` addresses in the labs' code cells.
-    Idempotent: a second run changes nothing.
-    """
-    import nbformat
-
-    root = Path(root)
-    repo = _check_repo(repo or COURSE_REPO)
-    ref = ref or COURSE_REF
-    labs = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    changed: list[Path] = []
-
-    def write_text(path: Path, old: str, new: str) -> None:
-        if new != old:
-            path.write_text(new, encoding="utf-8")
-            changed.append(path)
-
-    setting = root / "course_lib" / "colab.py"
-    if setting.is_file():
-        old = setting.read_text(encoding="utf-8")
-        values = {"COURSE_REPO": repo, "COURSE_REF": ref}
-        write_text(setting, old, _SETTING.sub(lambda m: f'{m.group(1)} = "{values[m.group(1)]}"', old))
-    readme = root / "README.md"
-    if readme.is_file() and labs:
-        old = readme.read_text(encoding="utf-8")
-        write_text(readme, old, _with_badge(old, badge_markdown(labs[0].relative_to(root), repo, ref)))
-    install = f"git+https://github.com/{repo}@{ref}"
-    for lab in labs:
-        nb = nbformat.read(lab, as_version=4)
-        before = json.dumps([_source(c) for c in nb.cells])
-        first_md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
-        if first_md is not None:
-            first_md.source = _with_badge(_source(first_md), badge_markdown(lab.relative_to(root), repo, ref))
-        for cell in nb.cells:
-            if cell.cell_type == "code" and "git+https://github.com/" in _source(cell):
-                cell.source = _INSTALL_URL.sub(install, _source(cell))
-        if json.dumps([_source(c) for c in nb.cells]) != before:
-            nbformat.write(nb, lab)
-            changed.append(lab)
-    return changed
-
-
-def setup_cell(datasets: Sequence[str] = ("hymenoptera",), repo: str | None = None, ref: str | None = None) -> str:
-    """The source of a lab's first code cell: on Colab install the kit, then :func:`colab_setup`; elsewhere nothing.
-
-    While the address is still the placeholder, the cell stops on Colab with the one command that fixes it, instead
-    of a raw pip error (``badges --repo`` rewrites the address in every lab)."""
-    spec = f"git+https://github.com/{repo or COURSE_REPO}@{ref or COURSE_REF}"
-    return ("# Colab: install the kit from its repository, turn on widgets, fetch the data, pick the GPU.\n"
-            "# Anywhere else this cell does nothing.\n"
-            "import importlib.util, subprocess, sys\n"
-            f"KIT = \"{spec}\"   # set by: python -m course_lib.colab badges --repo <owner>/<name>\n"
-            "if \"google.colab\" in sys.modules and importlib.util.find_spec(\"course_lib\") is None:\n"
-            "    if \"/OWNER/NAME@\" in KIT:\n"
-            "        raise SystemExit(\"This copy of the course does not name its GitHub repository yet. Whoever \"\n"
-            "                         \"published it runs once: python -m course_lib.colab badges --repo <owner>/<name>\")\n"
-            "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", KIT], check=True)\n"
-            "from course_lib.colab import colab_setup\n"
-            f"colab_setup(datasets={list(datasets)!r})")
+    return f"git+https://github.com/{check_repo(repo)}@{ref}"
 
 
 # --------------------------------------------------------------------------- on Colab
@@ -284,36 +187,3 @@ def colab_setup(datasets: Sequence[str] = ("hymenoptera",), repo: str | None = N
     if not quiet:
         print("\n".join(result.messages))
     return result
-
-
-# --------------------------------------------------------------------------- command line
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.colab", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("badges", help="point COURSE_REPO, the README's and labs' badges and install lines at a repo")
-    p.add_argument("--repo", help=f"owner/name on GitHub (default: COURSE_REPO = {COURSE_REPO!r})")
-    p.add_argument("--ref", help=f"branch the badges open (default: {COURSE_REF!r})")
-    p.add_argument("--root", default=str(env.PROJECT_ROOT), help="the kit's folder (default: this checkout)")
-    p = sub.add_parser("url", help="print the Colab address of a notebook")
-    p.add_argument("notebook", help="path inside the repository, e.g. notebooks/00_setup.ipynb")
-    p = sub.add_parser("setup-cell", help="print the first code cell for a lab")
-    p.add_argument("datasets", nargs="*", default=["hymenoptera"])
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "badges":
-            changed = rewrite_badges(args.root, args.repo, args.ref)
-            for path in changed:
-                print(f"updated {path}")
-            print(f"{len(changed)} file(s) changed" + ("" if changed else ": already pointing there"))
-        elif args.command == "url":
-            print(badge_url(args.notebook))
-        else:
-            print(setup_cell(args.datasets))
-    except CourseLibError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

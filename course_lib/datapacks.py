@@ -4,7 +4,7 @@ The course uses small, fixed subsets (200 ants and bees, 120 X-rays, 1,500 EuroS
 no single official archive, and the official full archives are not the subsets the labs' numbers come from. So the
 kit packs each course folder into a ``<name>.tar`` whose bytes depend only on the files (sorted members, zeroed
 times and owners; not compressed: the images already are, and gzip's bytes would depend on the zlib build), and records the sha256 of each in :data:`PACKS`. Whoever publishes the
-kit runs ``python -m course_lib pack-data`` and attaches the archives to the GitHub release :data:`RELEASE_TAG` of
+kit runs ``python -m tools.publish pack-data`` (from a checkout) and attaches the archives to the GitHub release :data:`RELEASE_TAG` of
 the repository named in ``colab.COURSE_REPO``; ``fetch-data NAME`` and ``colab_setup()`` then download and verify
 them (``data.fetch_dataset``). ``tests/test_datapacks.py`` packs the shared course folders and checks each recorded
 sha256, and fetches them from a local HTTP server, so the table below stays true.
@@ -35,7 +35,7 @@ class Pack:
     bytes: int
 
 
-PACKS: dict[str, Pack] = {p.name: p for p in (   # `python -m course_lib pack-data` prints these lines
+PACKS: dict[str, Pack] = {p.name: p for p in (   # `python -m tools.publish pack-data` prints these lines
     Pack("camera_traps", "camera_traps.tar", "84f160346d1fa25c1c48a3cdd49baa1aeda2c19c2e9ed19445191452e6a6a4f4", 1945600),
     Pack("chest_xray", "chest_xray.tar", "74ef215e469a8685215c46bb764ce6d751ff508a4e0eb02bdccc04f8fab8805d", 2222080),
     Pack("chest_xray_more", "chest_xray_more.tar", "b3f24a0a7f033d0a2292176c6047436d56de099f1ef21b626e712d7e46fc9c87", 19200000),
@@ -52,8 +52,8 @@ def release_url(name: str, repo: str) -> str:
         raise DataError(f"no course archive is recorded for {name!r}; recorded: {sorted(PACKS)}.")
     if not repo or repo == "OWNER/NAME":
         raise DataError("this copy of the kit does not name its GitHub repository yet, so its course data has no "
-                        "address: whoever published it runs `python -m course_lib.colab badges --repo <owner>/<name>` "
-                        "and attaches `python -m course_lib pack-data`'s archives to the release "
+                        "address: whoever published it runs `python -m tools.publish badges --repo <owner>/<name>` "
+                        "and attaches `python -m tools.publish pack-data`'s archives to the release "
                         f"{RELEASE_TAG!r}. Or copy the data folders into COURSE_DATA_DIR by hand.")
     return f"https://github.com/{repo}/releases/download/{RELEASE_TAG}/{PACKS[name].file}"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # installed from another folder (a reused virtual environment, another clone).
 _others = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *_others])
+# The build tools (tools/, not installed with the kit) are imported from the checkout, also by a bare `pytest`.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 # A relative data folder would resolve against each kernel's working directory (notebooks/): make it absolute.
 os.environ["COURSE_DATA_DIR"] = str(Path(os.environ["COURSE_DATA_DIR"]).resolve())
 

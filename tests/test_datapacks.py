@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from course_lib import cli, colab, data, datapacks
+from course_lib import colab, data, datapacks
 from course_lib.errors import DataError
 
 
@@ -71,16 +71,8 @@ def test_a_corrupted_archive_is_refused_and_nothing_is_left(packs, server, tmp_p
 def test_release_addresses_come_from_the_one_repository_setting():
     assert datapacks.release_url("hymenoptera", "you/kit") == \
         f"https://github.com/you/kit/releases/download/{datapacks.RELEASE_TAG}/hymenoptera.tar"
-    with pytest.raises(DataError, match="colab badges --repo"):
+    with pytest.raises(DataError, match="tools.publish badges --repo"):
         datapacks.release_url("hymenoptera", "OWNER/NAME")
     with pytest.raises(DataError, match="no course archive"):
         datapacks.release_url("imagenet", "you/kit")
     assert colab.COURSE_REPO == "OWNER/NAME"      # unpublished here: fetch-data says how to publish
-
-
-def test_pack_data_command_reports_the_recorded_archives(tmp_path, capsys, shared_datasets, monkeypatch):
-    monkeypatch.setenv("COURSE_DATA_DIR", str(shared_datasets))
-    assert cli.main(["pack-data", "chest_xray", "camera_traps", "--out", str(tmp_path)]) == 0
-    said = capsys.readouterr().out
-    assert said.count("(as recorded)") == 2 and datapacks.RELEASE_TAG in said
-    assert (tmp_path / "chest_xray.tar").is_file() and (tmp_path / "camera_traps.tar").is_file()

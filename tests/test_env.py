@@ -82,6 +82,9 @@ def test_a_pip_installed_kit_writes_nothing_into_site_packages(tmp_path):
                     "--no-index", "--target", str(site), str(env.PROJECT_ROOT)], check=True, timeout=300,
                    capture_output=True)
     before = sorted(p for p in site.rglob("*") if "__pycache__" not in p.parts)
+    # what a learner gets: the kit the labs import, not the instructor's build tools (tools/ stays in the checkout)
+    assert (site / "course_lib" / "colab.py").is_file() and not (site / "tools").exists()
+    assert not (site / "course_lib" / "slides.py").exists() and not (site / "course_lib" / "copies.py").exists()
     script = (
         "import course_lib, pathlib\n"
         "from course_lib import claims, env, notebooks\n"

@@ -1,17 +1,23 @@
-"""The package's shape: no import cycle between its modules, and no module reaching into another's private names."""
+"""The packages' shape: no import cycle between the modules of course_lib (or of tools/), no module reaching into
+another's private names, and the build tools kept out of the installed kit (tools import course_lib's public names;
+course_lib never imports tools; pyproject.toml installs only course_lib)."""
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "course_lib"
+TOOLS = ROOT / "tools"
 
 
-def _modules() -> dict[str, Path]:
+def _modules(package: Path = PACKAGE) -> dict[str, Path]:
     mods = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    for path in package.rglob("*.py"):
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
         mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return mods
 
@@ -32,8 +38,8 @@ def _imports(name: str, path: Path, mods: dict[str, Path]) -> list[tuple[str, st
     return [(m, n) for m, n in found if m in mods and m != name]
 
 
-def _graph() -> dict[str, set[str]]:
-    mods = _modules()
+def _graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    mods = _modules(package)
     # a package's __init__ re-exports its children, and a child may import its package's siblings through it: not
     # a cycle between two modules of the library
     return {m: {t for t, _ in _imports(m, p, mods) if not t.startswith(m + ".") and not m.startswith(t + ".")}
@@ -81,6 +87,9 @@ def test_no_import_cycle_between_modules():
     graph = _graph()
     assert "course_lib.models.core" in graph and graph["course_lib.models.core"]      # the graph is read
     assert _cycles(graph) == []
+    tools = _graph(TOOLS)
+    assert "tools.slides.render" in tools and tools["tools.slides.render"]            # the graph is read
+    assert _cycles(tools) == []
 
 
 def test_no_module_imports_or_calls_another_modules_private_names():
@@ -97,12 +106,54 @@ def test_no_module_imports_or_calls_another_modules_private_names():
     assert offenders == []
 
 
+def test_tools_use_only_public_names_of_the_kit():
+    """tools/ may import any course_lib module or name that is public: no ``course_lib._x`` module, no ``_name``."""
+    lib = _modules()
+    mods = {**lib, **_modules(TOOLS)}
+    short = {m.rsplit(".", 1)[-1] for m in lib}
+    offenders = []
+    for name, path in _modules(TOOLS).items():
+        for module, imported in _imports(name, path, mods):
+            if not module.startswith("course_lib"):
+                continue
+            if any(part.startswith("_") and not part.startswith("__") for part in module.split(".")):
+                offenders.append(f"{name} imports the private module {module}")
+            if imported.startswith("_") and not imported.startswith("__"):
+                offenders.append(f"{name} imports {module}.{imported}")
+        for m in re.finditer(r"\b([a-z_]+)\.(_[a-z][a-z0-9_]*)\(", path.read_text()):
+            if m.group(1) in short and m.group(1) not in ("self", "cls"):
+                offenders.append(f"{name} calls {m.group(1)}.{m.group(2)}")
+    assert offenders == []
+
+
+def test_the_kit_never_imports_the_build_tools():
+    offenders = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            offenders += [f"{name} imports {t}" for t in targets if t == "tools" or t.startswith("tools.")]
+    assert offenders == []
+
+
+def test_only_course_lib_is_installed():
+    """pip installs course_lib (what a learner's runtime imports); tools/ stays in the checkout."""
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert config["tool"]["setuptools"]["packages"]["find"]["include"] == ["course_lib*"]
+    from setuptools import find_packages
+
+    found = find_packages(str(ROOT), include=["course_lib*"])
+    assert "course_lib" in found and not [p for p in found if not p.startswith("course_lib")]
+    assert (TOOLS / "__init__.py").is_file()
+
+
 def test_labs_use_only_public_names_of_the_kit():
     import json
 
     mods = {m.rsplit(".", 1)[-1] for m in _modules()}
     offenders = []
-    for nb in sorted((PACKAGE.parent / "notebooks").glob("*.ipynb")):
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         for cell in json.loads(nb.read_text())["cells"]:
             if cell["cell_type"] != "code":
                 continue

@@ -2,7 +2,7 @@
 
 A lab holds each exercise's worked answer in a code cell that is tagged ``solution`` or starts with a
 ``# solution`` line (``# solution: what it does`` names the exercise; Neuromatch's ``# to_remove solution`` works
-too). ``python -m course_lib.copies`` (``make copies``) writes, for every lab:
+too). ``python -m tools.copies`` (``make copies``) writes, for every lab:
 
 - ``build/instructor/<lab>.ipynb``: the lab as written, answers included;
 - ``build/student/<lab>.ipynb``: each answer replaced by its exercise stub, which is
@@ -15,7 +15,8 @@ too). ``python -m course_lib.copies`` (``make copies``) writes, for every lab:
 
 Cells tagged ``instructor`` (say, ``q1.assert_check_passed()``) exist only in the instructor copy, cells tagged
 ``student`` only in the student copy. Both copies start with no outputs. The student copy is checked to contain no
-line of any answer (``SolutionLeak`` otherwise). Lab authors: see docs/INSTRUCTOR_GUIDE.md. Used in: every lab.
+line of any answer (``SolutionLeak`` otherwise). Lab authors: see docs/INSTRUCTOR_GUIDE.md. Used in: every lab (by
+``make lab``, which writes the student copies to my-labs/, and ``make test``, which executes them from build/student-ci/).
 """
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from . import env
-from ._atomic import atomic_write
-from .errors import CourseLibError
+from course_lib import env
+from course_lib.errors import CourseLibError
+
+from ._files import atomic_write
 
 OUT_DIR = env.output_dir()
 TAG_SOLUTION, TAG_INSTRUCTOR, TAG_STUDENT, TAG_EXERCISE = "solution", "instructor", "student", "exercise"
@@ -243,7 +245,7 @@ def write_copies(notebook: str | Path, out_dir: str | Path = OUT_DIR) -> Copies:
 
 def write_all(notebooks: Sequence[str | Path] | None = None, out_dir: str | Path = OUT_DIR) -> list[Copies]:
     """Both copies of every lab (default: ``notebooks/NN_*.ipynb``)."""
-    from .notebooks import list_notebooks
+    from course_lib.notebooks import list_notebooks
 
     notebooks = list(notebooks) if notebooks else list_notebooks()
     return [write_copies(nb, out_dir) for nb in notebooks]
@@ -256,7 +258,7 @@ def write_workspace(folder: str | Path = (env.kit_checkout() or Path.cwd()) / "m
     copy of that lab. Returns the files written.
     """
     import nbformat
-    from .notebooks import list_notebooks
+    from course_lib.notebooks import list_notebooks
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -274,7 +276,7 @@ def write_workspace(folder: str | Path = (env.kit_checkout() or Path.cwd()) / "m
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.copies",
+        prog="python -m tools.copies",
         description="Write build/student/<lab>.ipynb (exercise stubs) and build/instructor/<lab>.ipynb (answers).")
     parser.add_argument("notebooks", nargs="*", help="labs (default: every notebooks/NN_*.ipynb)")
     parser.add_argument("--out", default=str(OUT_DIR), help="folder that gets student/ and instructor/ (build)")

@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import copies
 from course_lib.notebooks import list_notebooks
+from tools import copies
 
 SETUP = '''from course_lib.checks import EqualityProblem, bind_exercises
 

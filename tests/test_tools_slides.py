@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_lib import slides
 from course_lib.notebooks import NOTEBOOK_DIR
+from tools import slides
 
 MATH = r"The cross-entropy $L = -\sum_i y_i \log \hat{y}_i$ is what the probe minimises."
 DISPLAY = r"$$\mathrm{acc} = \frac{1}{N}\sum_{n=1}^{N} [\hat{y}_n = y_n]$$"
