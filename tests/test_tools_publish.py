@@ -112,14 +112,19 @@ def test_pack_data_command_reports_the_recorded_archives(tmp_path, capsys, share
     assert (tmp_path / "chest_xray.tar").is_file() and (tmp_path / "camera_traps.tar").is_file()
 
 
-def test_every_lab_s_first_cell_names_the_publish_command():
-    """The labs' install cells tell whoever publishes the kit the command that exists (tools.publish, not a module
-    the installed kit no longer has)."""
-    for lab in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
-        text = lab.read_text()
-        assert "course_lib.colab badges" not in text, lab.name
-        if "OWNER/NAME" in text and "SystemExit" in text:
-            assert colab.PUBLISH_COMMAND in text, lab.name
+def test_every_lab_s_first_code_cell_is_the_generated_setup_cell():
+    """Each lab opens with exactly the cell ``setup_cell`` writes for its data sets: the placeholder guard and the
+    command that exists (tools.publish) in every lab, none hand-edited or left behind at an older version."""
+    import ast
+    import json
+
+    labs = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert len(labs) >= 6
+    for lab in labs:
+        first = next(c for c in json.loads(lab.read_text())["cells"] if c["cell_type"] == "code")
+        source = "".join(first["source"])
+        datasets = ast.literal_eval(source.rsplit("colab_setup(datasets=", 1)[1].rstrip().rstrip(")"))
+        assert source == publish.setup_cell(datasets=datasets).rstrip("\n"), lab.name
 
 
 def test_the_command_runs_from_a_checkout():
