@@ -51,7 +51,7 @@ def _toy_rows():
     return pd.DataFrame(rows, columns=probing.COLUMNS)
 
 
-# ----------------------------------------------------------------------------- probing.py
+# ----------------------------------------------------------------------------- probing/
 def test_raw_pixel_features_shape_and_range(tiny_table):
     X = probing.raw_pixel_features(tiny_table, size=16)
     assert X.shape == (len(tiny_table), 16 * 16 * 3) and X.dtype == np.float32

@@ -1,39 +1,24 @@
-"""Layer by layer: what each stage of a pretrained network computes, and how well a linear probe reads it.
+"""Layer-wise linear probes: features after every stage, probe scores, summaries, paired comparisons and verdicts.
 
-A *layer-wise probe* fits the same linear classifier on the features after every stage (each map averaged over
-space) and cross-validates it, for pretrained weights and for the same architecture with random weights, next
-to a model that sees only raw pixels. The tidy table it returns (one row per stage, seed and fold) goes through
-:func:`summarize` into mean ± std per stage, then into a plot and the lab's results JSON.
-
-Choosing and confirming: :func:`choose_stage` picks a stage on an exploration set; :func:`confirm_stages` and
-:func:`transfer_vs_references` measure fixed settings on a disjoint set by repeated (grouped) cross-validation;
-:func:`record_comparison` writes a claim's entry with ``design="splits"`` and the test / training images per split
-(:func:`split_sizes`), :func:`paired_comparison` gives the same verdict without recording, :func:`verdict_line` says it.
-
-Also here: first-layer filters as colour tiles, one stage's feature maps for an image (plus an ipywidgets panel
-that builds without a browser), and ImageNet top-5 tables for sample images.
-Used in: 01.
+Random-init twins, stage depths and widths, raw-pixel and aspect-ratio references, the cross-validated probe per
+stage (:func:`layerwise_probe`), its summary and curves, choosing and confirming a stage, and the paired
+comparisons that go to the claims ledger (:func:`record_comparison`, :func:`paired_comparison`, :func:`verdict_line`).
 """
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from . import data, env, features, models, train
-from .errors import CourseLibError
+from .. import data, env, features, models, train
+from ..errors import CourseLibError
 
 PRETRAINED, RANDOM = "pretrained", "random init"
 COLUMNS = ["dataset", "features", "stage", "depth", "seed", "fold", "accuracy", "n_images"]
-COLORS = {"hymenoptera": "#4C72B0", "eurosat": "#DD8452", "xray_normal_vs_pneumonia": "#55A868",
-          "xray_bacteria_vs_virus": "#C44E52"}
-_FALLBACK_COLORS = ("#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 
 
 one_blas_thread = env.one_blas_thread   # kept under this name for the labs that call it
@@ -322,7 +307,7 @@ def paired_comparison(rows: pd.DataFrame, dataset: str, a: tuple[str, str], b: t
     """
     from dataclasses import asdict
 
-    from . import claims
+    from .. import claims
 
     x, y = paired_folds(rows, dataset, a, b)
     n_eval, n_train = split_sizes(int(rows.loc[rows["dataset"] == dataset, "n_images"].iloc[0]), n_splits)
@@ -335,7 +320,7 @@ def record_comparison(ledger, claim_id: str, rows: pd.DataFrame, dataset: str, a
                       b: tuple[str, str], *, n_splits: int, profile: str = "", note: str = "", **details) -> dict:
     """``claims.record`` of `claim_id` on the paired per-split accuracies of `a` and `b` (each ``(kind, stage)``) on
     `dataset`, with ``design="splits"`` and the test / training images per split; returns the ledger entry."""
-    from . import claims
+    from .. import claims
 
     x, y = paired_folds(rows, dataset, a, b)
     n_eval, n_train = split_sizes(int(rows.loc[rows["dataset"] == dataset, "n_images"].iloc[0]), n_splits)
@@ -346,7 +331,7 @@ def record_comparison(ledger, claim_id: str, rows: pd.DataFrame, dataset: str, a
 
 def verdict_line(entry: Mapping, label: str = "") -> str:
     """One sentence from a ledger entry (or :func:`paired_comparison`): means, difference, interval, power, verdict."""
-    from . import claims
+    from .. import claims
 
     details = entry.get("details") or {}
     a_name, b_name = details.get("a_features", "A"), details.get("b_features", "B")
@@ -395,248 +380,3 @@ def majority_fraction(labels) -> float:
     """Accuracy of always answering the most frequent class."""
     labels = np.asarray(labels)
     return float(np.bincount(labels).max() / len(labels))
-
-
-# ----------------------------------------------------------------------------- first-layer filters
-def first_conv(model: nn.Module) -> nn.Conv2d:
-    """The first convolution that reads the RGB image (timm's ``conv_stem``, torchvision's first Conv2d)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d) and m.in_channels == 3:
-            return m
-    raise CourseLibError(f"{type(model).__name__} has no Conv2d reading 3 input channels.")
-
-
-def filter_tiles(model: nn.Module, zero: float = 1e-6) -> np.ndarray:
-    """First-layer filters as RGB tiles ``(n, k, k, 3)`` in [0, 1]: grey (0.5) is a zero weight, each filter scaled
-    by its own largest absolute weight, so brighter = positive and darker = negative for that colour. A filter whose
-    weights are all below `zero` stays plain grey (its rounding noise is not blown up)."""
-    w = first_conv(model).weight.detach().float().cpu().numpy().transpose(0, 2, 3, 1)
-    scale = np.abs(w).max(axis=(1, 2, 3), keepdims=True)
-    return np.where(scale > zero, 0.5 + 0.5 * w / np.maximum(scale, zero), 0.5)
-
-
-def filter_stats(model: nn.Module, zero: float = 1e-6) -> dict:
-    """Numbers about the first-layer filters.
-
-    - ``colour_correlation``: mean correlation between a filter's R, G and B kernels (near 1: the same pattern in
-      every colour, a light/dark detector; near 0: unrelated colour channels, as random weights have);
-    - ``same_pattern_in_all_colours``: how many filters have that correlation above 0.5;
-    - ``zero_filters``: filters whose weights are all (numerically) zero: unused channels;
-    - ``n_filters``.
-    """
-    w = first_conv(model).weight.detach().double().cpu().numpy()
-    flat = w.reshape(w.shape[0], w.shape[1], -1)
-    live = np.abs(flat).max(axis=(1, 2)) > zero
-    corr = []
-    for f in flat[live]:
-        if np.all(f.std(axis=1) > 0):
-            c = np.corrcoef(f)
-            corr.append(c[np.triu_indices(len(c), 1)].mean())
-    corr = np.array(corr)
-    return {"colour_correlation": float(corr.mean()) if corr.size else float("nan"),
-            "same_pattern_in_all_colours": int((corr > 0.5).sum()),   # light/dark detectors
-            "zero_filters": int((~live).sum()), "n_filters": int(w.shape[0])}
-
-
-def plot_filters(nets: Mapping[str, nn.Module], ncols: int = 8, size: float = 0.55):
-    """First-layer filters of each network side by side, one small RGB tile per filter."""
-    fig, axes = plt.subplots(1, len(nets), figsize=(len(nets) * (ncols * size + 0.6), 4 * size * 1.3 + 1.2),
-                             squeeze=False)
-    for ax, (title, net) in zip(axes.flat, nets.items()):
-        tiles = filter_tiles(net)
-        n, k = len(tiles), tiles.shape[1]
-        rows = -(-n // ncols)
-        sheet = np.ones((rows * (k + 1) - 1, ncols * (k + 1) - 1, 3))
-        for i, t in enumerate(tiles):
-            r, c = divmod(i, ncols)
-            sheet[r * (k + 1):r * (k + 1) + k, c * (k + 1):c * (k + 1) + k] = t
-        ax.imshow(sheet, interpolation="nearest")
-        ax.set_title(f"{title}\n{n} filters, {k}x{k} px x 3 colours", fontsize=9)
-        ax.set_xlabel("one tile per filter; grey = 0, brighter = positive weight")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle("First-layer filters (conv_stem)")
-    fig.tight_layout()
-    return fig
-
-
-# ----------------------------------------------------------------------------- feature maps
-def _input(path, transform) -> torch.Tensor:
-    return transform(data.open_image(path)).unsqueeze(0)
-
-
-def _display(x: torch.Tensor, transform) -> np.ndarray:
-    """The transformed input as the network sees it, un-normalised for display."""
-    norm = next((t for t in getattr(transform, "transforms", []) if hasattr(t, "mean") and hasattr(t, "std")), None)
-    mean = torch.as_tensor(norm.mean if norm else 0.0, dtype=torch.float32).reshape(-1)
-    std = torch.as_tensor(norm.std if norm else 1.0, dtype=torch.float32).reshape(-1)
-    img = (x[0].permute(1, 2, 0) * std + mean).numpy()
-    return np.clip(img, 0, 1)
-
-
-def feature_maps(model: nn.Module, path, transform, stage: str) -> np.ndarray:
-    """The maps stage `stage` computes for the image at `path`: ``(channels, height, width)``."""
-    model.eval()
-    return models.stage_features(model, _input(path, transform), [stage])[stage][0].float().numpy()
-
-
-def plot_stage_overview(model: nn.Module, path, transform, stages: Sequence[str] | None = None):
-    """For one image, the most active channel of every stage: resolution falls and receptive fields grow."""
-    stages = list(stages) if stages is not None else models.stage_names(model)
-    model.eval()
-    x = _input(path, transform)
-    maps = models.stage_features(model, x, stages)
-    fig, axes = plt.subplots(1, len(stages) + 1, figsize=(1.7 * (len(stages) + 1), 2.3))
-    axes[0].imshow(_display(x, transform))
-    axes[0].set_title(f"input\n{x.shape[-1]}x{x.shape[-2]} px", fontsize=8)
-    for ax, s in zip(axes[1:], stages):
-        m = maps[s][0].float().numpy()
-        c = int(m.mean(axis=(1, 2)).argmax())
-        ax.imshow(m[c], cmap="magma")
-        ax.set_title(f"{s}\n{m.shape[2]}x{m.shape[1]}, ch {c}/{m.shape[0]}", fontsize=8)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"Most active channel after each stage: {Path(path).name}", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_feature_map(model: nn.Module, path, transform, stage: str, channel: int = 0, n_grid: int = 8):
-    """The input, one channel of `stage` (with a colour bar) and the `n_grid` most active channels of that stage."""
-    model.eval()
-    x = _input(path, transform)
-    m = models.stage_features(model, x, [stage])[stage][0].float().numpy()
-    channel = int(channel) % m.shape[0]
-    top = np.argsort(-m.mean(axis=(1, 2)))[:n_grid]
-    fig = plt.figure(figsize=(11, 3.4))
-    grid = fig.add_gridspec(2, 2 + (n_grid + 1) // 2, width_ratios=[2, 2.4] + [1] * ((n_grid + 1) // 2))
-    a = fig.add_subplot(grid[:, 0])
-    a.imshow(_display(x, transform))
-    a.set_title(f"input, {x.shape[-1]} px", fontsize=9)
-    b = fig.add_subplot(grid[:, 1])
-    im = b.imshow(m[channel], cmap="magma")
-    fig.colorbar(im, ax=b, fraction=0.046, label="activation (a.u.)")
-    b.set_title(f"{stage}, channel {channel} of {m.shape[0]}\n{m.shape[2]}x{m.shape[1]} positions", fontsize=9)
-    for i, c in enumerate(top):
-        ax = fig.add_subplot(grid[i % 2, 2 + i // 2])
-        ax.imshow(m[c], cmap="magma")
-        ax.set_title(f"ch {c}", fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in (a, b):
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"Feature maps after {stage} ({Path(path).name}); right: the {len(top)} most active channels",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def feature_map_panel(model: nn.Module, images: Mapping[str, str | Path], transform,
-                      stages: Sequence[str] | None = None):
-    """An ipywidgets panel (image, stage, channel) around :func:`plot_feature_map`; without a widget front end, the
-    default view drawn once as an ordinary figure.
-
-    The channel slider's range follows the chosen stage's width.
-    """
-    import ipywidgets as widgets
-
-    stages = list(stages) if stages is not None else models.stage_names(model)
-    widths = stage_widths(model)
-    image = widgets.Dropdown(options=list(images.items()), description="image")
-    stage = widgets.Dropdown(options=stages, value=stages[len(stages) // 2], description="stage")
-    channel = widgets.IntSlider(value=0, min=0, max=widths[stage.value] - 1, description="channel",
-                                continuous_update=False)
-
-    def _on_stage(change):
-        channel.max = widths[change["new"]] - 1
-
-    stage.observe(_on_stage, names="value")
-    if not env.has_widget_frontend():   # headless: the default view as an ordinary figure (widgets.panel)
-        from .widgets import StaticPanel
-
-        fig = plot_feature_map(model, image.value, transform, stage.value, channel.value)
-        plt.show()
-        return StaticPanel(fig, {"image": Path(image.value).name, "stage": stage.value, "channel": channel.value},
-                           "the feature-map panel")
-    out = widgets.interactive_output(
-        lambda path, stage, channel: (plot_feature_map(model, path, transform, stage, channel), plt.show()),
-        {"path": image, "stage": stage, "channel": channel})
-    return widgets.VBox([widgets.HBox([image, stage, channel]), out])
-
-
-# ----------------------------------------------------------------------------- ImageNet predictions
-def top5_table(model: nn.Module, items: Mapping[str, str | Path], transform, k: int = 5) -> pd.DataFrame:
-    """ImageNet top-`k` for each image: one row per (image, rank) with the label's first name and probability."""
-    model.eval()
-    names = list(items)
-    batch = torch.cat([_input(items[n], transform) for n in names])
-    preds = models.top_k(model, batch, k=k)
-    rows = [dict(image=n, rank=r + 1, label=lab.split(",")[0], probability=p)
-            for n, pred in zip(names, preds) for r, (lab, p) in enumerate(pred)]
-    return pd.DataFrame(rows)
-
-
-def plot_predictions(items: Mapping[str, str | Path], table: pd.DataFrame, ncols: int = 4):
-    """Each image with the network's top-1 and top-2 ImageNet labels and probabilities under it."""
-    captions = []
-    for name in items:
-        top = table[table["image"] == name].sort_values("rank")
-        lines = [f"{r.label[:22]} {r.probability:.2f}" for r in top.head(2).itertuples()]
-        captions.append(f"{name}\n" + "\n".join(lines))
-    from .viz import show_images
-
-    fig = show_images(list(items.values()), captions, ncols=ncols, size=2.7,
-                      suptitle="What the ImageNet head says: top-2 classes and their probabilities")
-    w, h = fig.get_size_inches()
-    fig.set_size_inches(w, h + 0.5 * len(fig.axes) / ncols)  # room for three caption lines per row
-    fig.tight_layout()
-    return fig
-
-
-# ----------------------------------------------------------------------------- the layer-wise curve
-def _color(dataset: str, i: int) -> str:
-    return COLORS.get(dataset, _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)])
-
-
-def plot_layerwise(summary: pd.DataFrame, datasets: Sequence[str], title: str,
-                   labels: Mapping[str, str] | None = None, raw_kind: str | Sequence[str] | None = None,
-                   chance: Mapping[str, float] | None = None, ylim: tuple[float, float] = (0.0, 1.02)):
-    """Probe accuracy against stage depth: a line per data set, solid for pretrained and dotted for random init,
-    shaded ± one standard deviation over folds and seeds; references without a stage (`raw_kind`: raw pixels, or
-    several) as horizontal dashed / dash-dotted lines, the majority class as a thin solid line."""
-    kinds = [raw_kind] if isinstance(raw_kind, str) else list(raw_kind or [])
-    fig, ax = plt.subplots(figsize=(9.5, 4.8))
-    stage_ticks: dict[int, str] = {}
-    for i, ds in enumerate(datasets):
-        color, name = _color(ds, i), (labels or {}).get(ds, ds)
-        for kind, style, marker, alpha in ((PRETRAINED, "-", "o", 0.18), (RANDOM, ":", "s", 0.10)):
-            try:
-                c = curve(summary, ds, kind)
-            except CourseLibError:
-                continue
-            x, y, s = c["depth"].to_numpy(float), c["mean"].to_numpy(float), c["std"].to_numpy(float)
-            stage_ticks.update({int(d): st for st, d in zip(c.index, x)})
-            ax.plot(x, y, style, marker=marker, ms=4, color=color, label=f"{name}: {kind}")
-            ax.fill_between(x, y - s, y + s, color=color, alpha=alpha, lw=0)
-        for kind, style in zip(kinds, ("--", "-.", (0, (1, 3)))):
-            try:
-                ref = reference(summary, ds, kind)
-            except CourseLibError:
-                continue
-            ax.axhline(ref["mean"], ls=style, lw=1.3, color=color, label=f"{name}: {kind}")
-        if chance is not None and ds in chance:
-            ax.axhline(chance[ds], ls="-", lw=0.6, color=color, alpha=0.5)
-    ticks = sorted(stage_ticks)
-    ax.set_xticks(ticks, [stage_ticks[t] for t in ticks], rotation=30, ha="right")
-    ax.set_xlabel("stage the features are taken after (input side -> output side)")
-    ax.set_ylabel("probe accuracy, fraction correct\n(cross-validated, mean ± 1 std)")
-    ax.set_ylim(*ylim)
-    ax.grid(alpha=0.3)
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    if chance is not None:
-        ax.text(0.01, 0.01, "thin solid lines: majority class", transform=ax.transAxes, fontsize=7, color="grey")
-    fig.tight_layout()
-    return fig

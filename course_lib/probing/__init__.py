@@ -1,0 +1,41 @@
+"""Layer by layer: what each stage of a pretrained network computes, and how well a linear probe reads it.
+
+A *layer-wise probe* fits the same linear classifier on the features after every stage (each map averaged over
+space) and cross-validates it, for pretrained weights and for the same architecture with random weights, next
+to a model that sees only raw pixels. The tidy table it returns (one row per stage, seed and fold) goes through
+:func:`summarize` into mean ± std per stage, then into a plot and the lab's results JSON.
+
+Choosing and confirming: :func:`choose_stage` picks a stage on an exploration set; :func:`confirm_stages` and
+:func:`transfer_vs_references` measure fixed settings on a disjoint set by repeated (grouped) cross-validation;
+:func:`record_comparison` writes a claim's entry with ``design="splits"`` and the test / training images per split
+(:func:`split_sizes`), :func:`paired_comparison` gives the same verdict without recording, :func:`verdict_line` says it.
+
+Also here: first-layer filters as colour tiles, one stage's feature maps for an image (plus an ipywidgets panel
+that builds without a browser), and ImageNet top-5 tables for sample images.
+Used in: 01.
+
+The package: ``layers`` (features, probes, summaries, comparisons), ``filters`` (first-layer filters), ``maps``
+(feature maps, top-5) and ``plots`` (the layer-wise curve); every name is re-exported here as ``probing.<name>``.
+"""
+from __future__ import annotations
+
+from .filters import filter_stats, filter_tiles, first_conv, plot_filters
+from .layers import (COLUMNS, PRETRAINED, RANDOM, aspect_ratio_feature, best_stage, choose_stage, confirm_stages,
+                     curve, entry_numbers, layerwise_probe, majority_fraction, one_blas_thread, paired_comparison,
+                     paired_folds, probe_scores, random_init_model, raw_pixel_features, record_comparison, reference,
+                     reference_probe, results_dict, set_threads_for_load, split_sizes, stage_depths,
+                     stage_feature_matrices, stage_shapes, stage_widths, summarize, summary_table,
+                     transfer_vs_references, verdict_line)
+from .maps import (feature_map_panel, feature_maps, plot_feature_map, plot_predictions, plot_stage_overview,
+                   top5_table)
+from .plots import COLORS, plot_layerwise
+
+__all__ = [
+    "COLORS", "COLUMNS", "PRETRAINED", "RANDOM", "aspect_ratio_feature", "best_stage", "choose_stage",
+    "confirm_stages", "curve", "entry_numbers", "feature_map_panel", "feature_maps", "filter_stats", "filter_tiles",
+    "first_conv", "layerwise_probe", "majority_fraction", "one_blas_thread", "paired_comparison", "paired_folds",
+    "plot_feature_map", "plot_filters", "plot_layerwise", "plot_predictions", "plot_stage_overview", "probe_scores",
+    "random_init_model", "raw_pixel_features", "record_comparison", "reference", "reference_probe", "results_dict",
+    "set_threads_for_load", "split_sizes", "stage_depths", "stage_feature_matrices", "stage_shapes", "stage_widths",
+    "summarize", "summary_table", "top5_table", "transfer_vs_references", "verdict_line",
+]
