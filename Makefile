@@ -53,9 +53,14 @@ clean:
 # Instructor material (docs/INSTRUCTOR_GUIDE.md): one offline reveal.js deck per lab in build/slides/ (run the labs
 # first so their figures exist), and build/student/ + build/instructor/ copies of every lab. The build tools live in
 # tools/ (run from this checkout, never installed with the kit); publishing a fork: python -m tools.publish --help.
-.PHONY: slides copies
+.PHONY: slides copies book
 slides: $(STAMP)
 	$(RUN) $(VENV)/bin/python -m tools.slides
 
 copies: $(STAMP)
 	$(VENV)/bin/python -m tools.copies
+
+# The executed labs (fast profile) as a static site with every figure, readable offline: build/book/index.html.
+# Labs with an executed copy in build/executed/ newer than the lab are not run again.
+book: $(STAMP)
+	$(RUN) $(VENV)/bin/python -m tools.book

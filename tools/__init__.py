@@ -8,4 +8,5 @@ import at run time, not these. Tools import course_lib (its public names only); 
 - ``python -m tools.slides``: one offline reveal.js deck per lab (``make slides``), ``--check`` in headless Chromium.
 - ``python -m tools.publish``: Colab badges and install lines for a fork (``badges --repo``), a lab's first cell
   (``setup-cell``), the course data archives for a release (``pack-data``).
+- ``python -m tools.book``: the executed labs as a static site in ``build/book/`` (``make book``).
 """
