@@ -122,22 +122,8 @@ def _default_transform(model: nn.Module, input_size: int | None):
     return eval_transform(model, input_size=input_size)
 
 
-def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[str] | str = POOLED,
-                     transform=None, input_size: int | None = None, batch_size: int = 32,
-                     channels_last: bool = True, device: str | torch.device | None = None,
-                     cache: bool = True, cache_dir: str | os.PathLike | None = None,
-                     progress: bool = True) -> Features:
-    """Pooled and/or per-stage features of `model` for `images` (an ImageTable or a list of paths).
-
-    ``layers``: ``"pooled"`` (the head's input) and/or stage names from ``models.stage_names(model)``; stage maps
-    are averaged over space. ``transform`` defaults to the model's own eval transform (at ``input_size`` px if given).
-    The model is left on `device`, in the memory format used (``channels_last``: 1.3-1.7x faster on CPU).
-    """
-    from .data import open_image
-    from .models import stage_names
-    from .models.stages import capture_outputs, to_vectors
-    from .models.core import head_name
-
+def _image_paths(images, labels) -> tuple[list[Path], object]:
+    """The image files of an ImageTable (its labels unless `labels` is given) or of a list of paths."""
     if hasattr(images, "paths"):
         labels = images.labels if labels is None else labels
         paths = [Path(p) for p in images.paths]
@@ -145,26 +131,29 @@ def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[
         paths = [Path(p) for p in images]
     if not paths:
         raise CourseLibError("no images to extract features from: the list is empty.")
+    return paths, labels
+
+
+def _checked_layers(model: nn.Module, layers: Sequence[str] | str) -> list[str]:
+    """`layers` as a list, each of them "pooled" or one of the model's stages."""
+    from .models import stage_names
+
     layers = [layers] if isinstance(layers, str) else list(layers)
     valid = [POOLED, *stage_names(model)]
     bad = [l for l in layers if l not in valid]
     if bad:
         raise CourseLibError(f"unknown layer(s) {bad}; choose from {valid}.")
-    transform = transform or _default_transform(model, input_size)
-    labels = None if labels is None else np.asarray(labels)
+    return layers
 
-    device = torch.device(device) if device else env.pick_device()
-    start = time.perf_counter()
-    payload = _key_payload(model, transform, layers, paths, {"device": device.type, "channels_last": bool(channels_last)})
-    key = _digest_payload(payload)
-    path = _cache_path(key, Path(cache_dir) if cache_dir else None)
-    if cache and path.exists():
-        loaded = _load(path)
-        if loaded is not None:
-            arrays, meta = loaded
-            return Features(arrays, [str(p) for p in paths], labels, key, True, time.perf_counter() - start, meta)
 
+def _forward_all(model: nn.Module, paths: list[Path], layers: list[str], transform, batch_size: int,
+                 device: torch.device, channels_last: bool, progress: bool) -> dict[str, np.ndarray]:
+    """Run `model` over the images batch by batch and collect each layer's vectors (float32, N x D)."""
     from tqdm.auto import tqdm
+
+    from .data import open_image
+    from .models.core import head_name
+    from .models.stages import capture_outputs, to_vectors
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     was_training = model.training
@@ -184,7 +173,37 @@ def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[
                     out[POOLED].append(pre[head].flatten(1).float().cpu().numpy())
     finally:
         model.train(was_training)
-    arrays = {l: np.concatenate(v).astype(np.float32) for l, v in out.items()}
+    return {l: np.concatenate(v).astype(np.float32) for l, v in out.items()}
+
+
+def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[str] | str = POOLED,
+                     transform=None, input_size: int | None = None, batch_size: int = 32,
+                     channels_last: bool = True, device: str | torch.device | None = None,
+                     cache: bool = True, cache_dir: str | os.PathLike | None = None,
+                     progress: bool = True) -> Features:
+    """Pooled and/or per-stage features of `model` for `images` (an ImageTable or a list of paths).
+
+    ``layers``: ``"pooled"`` (the head's input) and/or stage names from ``models.stage_names(model)``; stage maps
+    are averaged over space. ``transform`` defaults to the model's own eval transform (at ``input_size`` px if given).
+    The model is left on `device`, in the memory format used (``channels_last``: 1.3-1.7x faster on CPU).
+    """
+    paths, labels = _image_paths(images, labels)
+    layers = _checked_layers(model, layers)
+    transform = transform or _default_transform(model, input_size)
+    labels = None if labels is None else np.asarray(labels)
+
+    device = torch.device(device) if device else env.pick_device()
+    start = time.perf_counter()
+    payload = _key_payload(model, transform, layers, paths, {"device": device.type, "channels_last": bool(channels_last)})
+    key = _digest_payload(payload)
+    path = _cache_path(key, Path(cache_dir) if cache_dir else None)
+    if cache and path.exists():
+        loaded = _load(path)
+        if loaded is not None:
+            arrays, meta = loaded
+            return Features(arrays, [str(p) for p in paths], labels, key, True, time.perf_counter() - start, meta)
+
+    arrays = _forward_all(model, paths, layers, transform, batch_size, device, channels_last, progress)
     meta = {"model": getattr(model, "course_name", type(model).__name__), "weights": getattr(model, "course_weights", None),
             "weights_digest": payload["weights"], "transform": repr(transform), "n": len(paths), "seconds": round(time.perf_counter() - start, 3)}
     if cache:

@@ -342,12 +342,12 @@ def test_train_from_scratch_trains_every_layer_of_a_torchvision_model(data):
 
 def test_checkpoint_fingerprint_tells_training_sets_apart(tmp_path):
     """Two different training sets of the same size must never resume each other's checkpoint."""
-    from course_lib.train import _data_identity
+    from course_lib.train.checkpoint import data_identity
 
     a = torch.utils.data.TensorDataset(torch.zeros(4, 3, 8, 8), torch.tensor([0, 1, 0, 1]))
     b = torch.utils.data.TensorDataset(torch.ones(4, 3, 8, 8), torch.tensor([0, 1, 0, 1]))
     c = torch.utils.data.TensorDataset(torch.zeros(4, 3, 8, 8), torch.tensor([1, 1, 0, 1]))
-    assert len({_data_identity(a), _data_identity(b), _data_identity(c)}) == 3
-    assert _data_identity(a) == _data_identity(torch.utils.data.TensorDataset(torch.zeros(4, 3, 8, 8),
-                                                                            torch.tensor([0, 1, 0, 1])))
-    assert _data_identity(torch.utils.data.Subset(a, [0, 1])) != _data_identity(torch.utils.data.Subset(a, [2, 3]))
+    assert len({data_identity(a), data_identity(b), data_identity(c)}) == 3
+    assert data_identity(a) == data_identity(torch.utils.data.TensorDataset(torch.zeros(4, 3, 8, 8),
+                                                                          torch.tensor([0, 1, 0, 1])))
+    assert data_identity(torch.utils.data.Subset(a, [0, 1])) != data_identity(torch.utils.data.Subset(a, [2, 3]))

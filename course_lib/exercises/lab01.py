@@ -89,6 +89,22 @@ class BestStageFarDomain(Problem):
                 "head's input; compare the gap with the spread before you trust it.")
 
 
+def _check_backward_reaches_only_trainable(model: nn.Module) -> None:
+    """Behaviour: a backward pass reaches exactly the trainable parameters (the model's mode is restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        model.zero_grad(set_to_none=True)
+        model(torch.randn(1, 3, 64, 64)).float().sum().backward()
+        grads = {n for n, p in model.named_parameters() if p.grad is not None}
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    frozen_with_grad = [n for n, p in model.named_parameters() if n in grads and not p.requires_grad]
+    if frozen_with_grad:  # pragma: no cover - torch never does this
+        raise Incorrect(f"frozen tensors got gradients: {frozen_with_grad[:3]}.")
+
+
 class FreezeUpToStage(Problem):
     """Freeze a network up to and including one stage, and count what still trains."""
 
@@ -139,19 +155,7 @@ class FreezeUpToStage(Problem):
                 why = "compare `models.parameter_table(frozen_model)` with what you meant to freeze."
             raise Incorrect(f"`frozen_model` has {have:,} trainable parameters; frozen up to and including "
                             f"{self.stage!r} it would have {expected:,}: {why}")
-        # Behaviour: a backward pass reaches exactly the trainable parameters.
-        was_training = frozen_model.training
-        frozen_model.eval()
-        try:
-            frozen_model.zero_grad(set_to_none=True)
-            frozen_model(torch.randn(1, 3, 64, 64)).float().sum().backward()
-            grads = {n for n, p in frozen_model.named_parameters() if p.grad is not None}
-        finally:
-            frozen_model.zero_grad(set_to_none=True)
-            frozen_model.train(was_training)
-        frozen_with_grad = [n for n, p in frozen_model.named_parameters() if n in grads and not p.requires_grad]
-        if frozen_with_grad:  # pragma: no cover - torch never does this
-            raise Incorrect(f"frozen tensors got gradients: {frozen_with_grad[:3]}.")
+        _check_backward_reaches_only_trainable(frozen_model)
         if n_trainable != expected:
             if n_trainable == total:
                 why = "that is every parameter of the network, frozen or not: count only requires_grad=True."
