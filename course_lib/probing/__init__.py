@@ -23,7 +23,7 @@ from .filters import filter_stats, filter_tiles, first_conv, plot_filters
 from .layers import (COLUMNS, PRETRAINED, RANDOM, aspect_ratio_feature, best_stage, choose_stage, confirm_stages,
                      curve, entry_numbers, layerwise_probe, majority_fraction, one_blas_thread, paired_comparison,
                      paired_folds, probe_scores, random_init_model, raw_pixel_features, record_comparison, reference,
-                     reference_probe, results_dict, set_threads_for_load, split_sizes, stage_depths,
+                     reference_probe, results_dict, split_sizes, stage_depths,
                      stage_feature_matrices, stage_shapes, stage_widths, summarize, summary_table,
                      transfer_vs_references, verdict_line)
 from .maps import (feature_map_panel, feature_maps, plot_feature_map, plot_predictions, plot_stage_overview,
@@ -36,6 +36,6 @@ __all__ = [
     "first_conv", "layerwise_probe", "majority_fraction", "one_blas_thread", "paired_comparison", "paired_folds",
     "plot_feature_map", "plot_filters", "plot_layerwise", "plot_predictions", "plot_stage_overview", "probe_scores",
     "random_init_model", "raw_pixel_features", "record_comparison", "reference", "reference_probe", "results_dict",
-    "set_threads_for_load", "split_sizes", "stage_depths", "stage_feature_matrices", "stage_shapes", "stage_widths",
+    "split_sizes", "stage_depths", "stage_feature_matrices", "stage_shapes", "stage_widths",
     "summarize", "summary_table", "top5_table", "transfer_vs_references", "verdict_line",
 ]

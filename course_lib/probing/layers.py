@@ -24,20 +24,6 @@ COLUMNS = ["dataset", "features", "stage", "depth", "seed", "fold", "accuracy", 
 one_blas_thread = env.one_blas_thread   # kept under this name for the labs that call it
 
 
-def set_threads_for_load() -> int:
-    """Every core for torch on an idle machine, one thread when other jobs already keep the cores busy.
-
-    ``env.set_threads()`` always takes every core; on a 2-core machine shared with other jobs (load average 6) that
-    made Lite0 feature extraction 4-7x *slower* than one thread (measured: 500 EuroSAT tiles at 160 px, 53-81 s with
-    2 threads, 12 s with 1), while on an idle machine one thread costs about 1.5x. Returns the number of threads set.
-    """
-    import os
-
-    cores = env.cpu_cores()
-    busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= cores
-    return env.set_threads(1 if busy else cores)
-
-
 # ----------------------------------------------------------------------------- models and features
 def random_init_model(name: str, seed: int = 0) -> nn.Module:
     """The architecture of `name` with random weights drawn from `seed`; its feature-cache identity names the seed.

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import bench, data, features, models
+from .. import data, features, models
 from ..errors import CourseLibError
 from .names import ALL
 
@@ -95,11 +95,6 @@ class TensorSet(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         return self.X[i], self.y[i]
-
-
-def use_fastest_threads(model: nn.Module, input_size: int = 112, batch_size: int = 8, repeats: int = 1) -> dict:
-    """One core or all of them, whichever runs `model` faster here (see :func:`course_lib.bench.fastest_threads`)."""
-    return bench.fastest_threads(model, input_size, batch_size, steps=repeats)
 
 
 # ----------------------------------------------------------------------------- one task, prepared once
