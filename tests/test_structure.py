@@ -161,3 +161,48 @@ def test_labs_use_only_public_names_of_the_kit():
                 if m.group(1) in mods:
                     offenders.append(f"{nb.name}: {m.group(0)}")
     assert offenders == []
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 450, 60
+
+
+def _too_long(root: Path) -> tuple[list[str], list[str]]:
+    modules, functions = [], []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text()
+        rel = path.relative_to(root.parent)
+        if text.count("\n") > MAX_MODULE_LINES:
+            modules.append(f"{rel}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    functions.append(f"{rel}:{node.lineno} {node.name}: {length} lines")
+    return modules, functions
+
+
+def test_modules_and_functions_stay_small_enough_to_hold_in_your_head():
+    """No module of the kit or its tools over 450 lines, no function over 60 (docstring included)."""
+    for root in (PACKAGE, PACKAGE.parent / "tools"):
+        modules, functions = _too_long(root)
+        assert modules == [] and functions == [], (modules, functions)
+
+
+def test_the_size_rule_finds_a_long_function(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "long.py").write_text("def f():\n" + "    x = 1\n" * 60 + "\n" * 400)
+    modules, functions = _too_long(pkg)
+    assert functions == ["pkg/long.py:1 f: 61 lines"] and modules == ["pkg/long.py: 461 lines"]
+
+
+def test_every_registry_is_one_registry_class():
+    """Data sets, claims, zoo models, detectors and offline weights are all looked up through ``_registry.Registry``."""
+    from course_lib import _registry, claims, data, models, wildlife
+    from course_lib.models import weights
+
+    found = {"data sets": data.DATASETS, "claims": claims.CLAIMS, "zoo": models.ZOO, "detectors": wildlife.DETECTORS,
+             "offline weights": weights.OFFLINE_WEIGHTS}
+    assert all(isinstance(reg, _registry.Registry) for reg in found.values()), \
+        {k: type(v).__name__ for k, v in found.items()}
+    assert all(len(reg) > 0 for reg in found.values())
