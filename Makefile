@@ -43,6 +43,7 @@ doctor: $(STAMP)
 bench: $(STAMP)
 	$(RUN) $(VENV)/bin/python benchmarks/run.py
 	$(RUN) $(VENV)/bin/python benchmarks/bench_latency_vs_timm.py
+	$(RUN) $(VENV)/bin/python benchmarks/lab_memory.py
 
 strip: $(STAMP)
 	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
