@@ -458,16 +458,24 @@ def test_fastest_threads_sets_one_of_the_candidates():
         threadpool_limits(limits=before)
 
 
-def test_browse_predictions_builds_the_widget_and_draws_once(species, monkeypatch):
+def test_browse_predictions_draws_the_default_frame_headless_and_builds_the_widget_live(species, monkeypatch):
     import matplotlib.pyplot as plt
 
-    monkeypatch.setenv("COURSE_NO_WIDGETS", "1")
+    from course_lib.widgets import StaticPanel
+
     n = 6
     probs = np.full((n, len(species.classes)), 0.01)
     probs[np.arange(n), species.labels[:n]] = 0.9
     probs[0] = np.roll(probs[0], 1)                                        # one error, listed first
     plt.close("all")
-    w = wildlife.browse_predictions(species.paths[:n], species.labels[:n], probs, species.classes)
-    dropdown = w.children[0]
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "1")                           # headless (papermill, pytest)
+    static = wildlife.browse_predictions(species.paths[:n], species.labels[:n], probs, species.classes)
+    assert isinstance(static, StaticPanel) and static.kwargs == {"frame": 0}
+    assert len(plt.get_fignums()) == 1 and static.result is plt.gcf()     # the default frame, drawn once
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "0")                           # a live front end
+    live = wildlife.browse_predictions(species.paths[:n], species.labels[:n], probs, species.classes)
+    dropdown = live.children[0]
     assert len(dropdown.options) == n and dropdown.options[0][0].startswith("ERROR") and dropdown.value == 0
-    assert len(plt.get_fignums()) == 1
+    dropdown.value = dropdown.options[1][1]                                # another frame is drawn
+    assert live.result is not static.result and len(plt.get_fignums()) == 3
+    plt.close("all")
