@@ -7,7 +7,8 @@ Every setting is an environment variable with a sane default, so notebooks, test
 - ``COURSE_OUTPUT_DIR``: what the labs write (``results/``, ``figures/``, student copies, slides): the checkout's
   ``build/`` when the kit runs from a checkout, else ``./build`` under the working folder. A pip-installed kit
   (Colab) never writes into site-packages.
-- ``COURSE_PROFILE``: ``fast`` (CI, 2 CPU cores) or ``full`` (class, a Colab GPU).
+- ``COURSE_PROFILE``: ``fast`` (CI, 2 CPU cores) or ``full`` (class, a Colab GPU); unset, a lab's ``auto``
+  profile is ``full`` on a CUDA GPU and ``fast`` on a CPU.
 - ``COURSE_OFFLINE``: ``1`` forbids downloads, ``0`` allows them; unset means "probe the network once".
 
 Hub caches stay the libraries' own (``TORCH_HOME``, ``HF_HOME``).
@@ -71,13 +72,21 @@ def cache_dir() -> Path:
     return path
 
 
-def profile() -> str:
-    """The default notebook profile: ``$COURSE_PROFILE`` (``fast`` or ``full``), else ``fast``."""
-    value = os.environ.get("COURSE_PROFILE", "fast").strip().lower()
-    if value not in PROFILES:
-        from .errors import CourseLibError
+def profile(value: str = "auto") -> str:
+    """The profile a lab runs: `value` when it is ``fast`` or ``full``; for ``auto`` (the labs' default),
+    ``$COURSE_PROFILE`` when set, else ``full`` on a CUDA GPU (Colab, a lab server) and ``fast`` on a CPU.
 
-        raise CourseLibError(f"COURSE_PROFILE={value!r} is not one of {PROFILES}; unset it or pick one.")
+    A lab's parameters cell says ``profile = "auto"`` and its next cell calls ``env.profile(profile)``, so papermill,
+    the environment and the hardware can each choose without anyone editing the notebook."""
+    from .errors import CourseLibError
+
+    value = (value or "auto").strip().lower()
+    if value == "auto":
+        value = os.environ.get("COURSE_PROFILE", "").strip().lower() or ("full" if torch.cuda.is_available() else "fast")
+        if value not in PROFILES:
+            raise CourseLibError(f"COURSE_PROFILE={value!r} is not one of {PROFILES}; unset it or pick one.")
+    if value not in PROFILES:
+        raise CourseLibError(f"profile {value!r} is not one of {('auto', *PROFILES)}.")
     return value
 
 

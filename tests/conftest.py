@@ -78,3 +78,11 @@ def lab_results(run_lab):
         return load_results(run["results"])
 
     return results
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that executes a lab (it uses ``run_lab`` or ``lab_results``, directly or through another fixture)
+    carries the ``notebooks`` marker, so ``-m "not notebooks"`` runs only the fast tests, whoever wrote the test."""
+    for item in items:
+        if {"run_lab", "lab_results"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.notebooks)

@@ -32,6 +32,14 @@ def test_settings_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "quick")
     with pytest.raises(CourseLibError, match="fast"):
         env.profile()
+    assert env.profile("fast") == "fast"                   # a lab's explicit choice wins over the environment
+    with pytest.raises(CourseLibError, match="auto"):
+        env.profile("quick")
+    monkeypatch.delenv("COURSE_PROFILE")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert env.profile() == env.profile("auto") == "full"  # auto: the full profile on a GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert env.profile() == "fast"
     monkeypatch.delenv("COURSE_DATA_DIR")
     assert env.data_dir() == env.PROJECT_ROOT / "datasets"
 

@@ -19,7 +19,7 @@ def test_lab_is_clean_and_parameterised(lab):
     nb = json.loads(lab.read_text())
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(params) == 1 and 'profile = "fast"' in "".join(params[0]["source"])
+    assert len(params) == 1 and 'profile = "auto"' in "".join(params[0]["source"])
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb["cells"] if c["cell_type"] == "code"), \
         f"{lab.name} has outputs: run `make strip`"
 

@@ -446,18 +446,6 @@ def test_pipeline_latency_adds_detector_and_crops():
     assert both["hours_per_million"] == pytest.approx(wildlife.hours_per_million(both["ms_per_frame"]))
 
 
-def test_fastest_threads_sets_one_of_the_candidates():
-    before = torch.get_num_threads()
-    try:
-        clf = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
-        n = wildlife.fastest_threads(clf, input_size=32, candidates=(1,), steps=1)
-        assert n == 1 and torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(limits=before)
-
-
 def test_browse_predictions_draws_the_default_frame_headless_and_builds_the_widget_live(species, monkeypatch):
     import matplotlib.pyplot as plt
 

@@ -34,7 +34,7 @@ from .metrics import (top_k_accuracy, macro_f1, report, share_handled, coverage_
                       multilabel_metrics, count_metrics, clopper_pearson)
 from .detectors import (DetectorSpec, DETECTORS, COCO_ANIMALS, COCO_VEHICLES, detector_status, load_detector, coco_kind,
                         detect, standin_detections, write_crops, imagenet_probability)
-from .pipeline import (GPU_ASSUMPTIONS, unlabeled_paths, hours_per_million, pipeline_latency, fastest_threads,
+from .pipeline import (GPU_ASSUMPTIONS, unlabeled_paths, hours_per_million, pipeline_latency,
                        pick_pipeline, browse_predictions)
 
 __all__ = ["EMPTY", "parse_boxes", "format_boxes", "table_boxes", "to_pixels", "crop_box", "draw_boxes", "show_frames",
@@ -45,4 +45,4 @@ __all__ = ["EMPTY", "parse_boxes", "format_boxes", "table_boxes", "to_pixels", "
            "multilabel_metrics", "count_metrics", "clopper_pearson", "DetectorSpec", "DETECTORS", "COCO_ANIMALS",
            "COCO_VEHICLES", "detector_status", "load_detector", "coco_kind", "detect", "standin_detections",
            "write_crops", "imagenet_probability", "GPU_ASSUMPTIONS", "unlabeled_paths", "hours_per_million",
-           "pipeline_latency", "fastest_threads", "pick_pipeline", "browse_predictions"]
+           "pipeline_latency", "pick_pipeline", "browse_predictions"]

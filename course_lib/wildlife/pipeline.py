@@ -61,24 +61,6 @@ def pipeline_latency(classifier: torch.nn.Module, detector: torch.nn.Module | No
     return row
 
 
-def fastest_threads(model: torch.nn.Module, input_size: int = 128, candidates: Sequence[int] | None = None,
-                    batch_size: int = 2, steps: int = 2, blas_threads: int | None = 1) -> int:
-    """The faster torch thread count for `model` here (:func:`course_lib.bench.fastest_threads`), and
-    `blas_threads` for the BLAS libraries of NumPy and SciPy (None: the same count), through threadpoolctl.
-
-    The probes' problems are tiny (under 100 x 1280), and SciPy's L-BFGS-B makes many small BLAS calls: with 2 BLAS
-    threads on a busy machine one probe fit took 0.5 s of CPU here, with 1 thread 0.02 s. Both settings stay in
-    force for the process. Returns the torch thread count.
-    """
-    import scipy.optimize  # noqa: F401 - load SciPy's own BLAS now: threadpoolctl limits only loaded libraries
-    import sklearn.linear_model  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    best = bench.fastest_threads(model, input_size, batch_size, steps=steps, candidates=candidates)["threads"]
-    threadpool_limits(limits=blas_threads or best, user_api="blas")
-    return best
-
-
 def pick_pipeline(table: pd.DataFrame, budget_hours: float, tie: float = 0.0) -> str:
     """From a table with columns pipeline, accuracy, hours_per_million: the most accurate pipeline that fits the
     budget; pipelines within `tie` of the best accuracy count as equal and the cheapest of them wins. Raises if
