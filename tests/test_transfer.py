@@ -18,7 +18,7 @@ from course_lib.errors import CourseLibError
 
 # ----------------------------------------------------------------------------- LogME
 def naive_log_evidence(F, y, alpha, beta):
-    """Bishop PRML eq. 3.86 with explicit D x D matrices: the reference, sharing no code with transfer.py."""
+    """Bishop PRML eq. 3.86 with explicit D x D matrices: the reference, sharing no code with course_lib.transfer."""
     N, D = F.shape
     A = alpha * np.eye(D) + beta * F.T @ F
     m = beta * np.linalg.solve(A, F.T @ y)
@@ -31,7 +31,7 @@ def brute_force_max(F, y, bound: float = 12.0):
     """Maximise the naive evidence over (log alpha, log beta) in [-bound, bound]^2 from several starts.
 
     The box keeps the D x D solve well conditioned: at beta ~ 1e13 the naive formula loses every digit (measured:
-    it "beats" the true supremum by 1e-4 there), which is exactly why transfer.py works through the SVD.
+    it "beats" the true supremum by 1e-4 there), which is exactly why transfer/scores.py works through the SVD.
     """
     best = -np.inf
     for start in [(0, 0), (2, 2), (-3, 1), (3, -1), (5, 8), (-2, 6), (4, 4), (-6, 10)]:
