@@ -24,6 +24,7 @@ from torch import nn
 from . import env
 from ._atomic import atomic_write
 from ._digest import FEATURE_LIBRARIES, library_versions, weights_digest
+from .data import open_image
 from .errors import CourseLibError
 
 POOLED = "pooled"  # the head's input: timm's forward_head(pre_logits=True)
@@ -219,3 +220,17 @@ def clear_cache(cache_dir: str | os.PathLike | None = None) -> int:
         f.unlink()
         removed += 1
     return removed
+
+
+def raw_pixels(table, size: int = 16) -> np.ndarray:
+    """Every image squashed to `size` x `size` RGB, values in [0, 1], flattened: ``N x 3*size*size`` float32.
+
+    The reference a learned feature must beat: a linear model on raw pixels sees colour, brightness and layout. When
+    it does not lose (lab 03's X-ray sample), the task has a shortcut.
+    """
+    from PIL import Image
+
+    if size < 1:
+        raise CourseLibError(f"size must be a positive number of pixels, got {size}.")
+    return np.stack([np.asarray(open_image(p).resize((size, size), Image.BILINEAR), dtype=np.float32).reshape(-1)
+                     / 255.0 for p in table.paths])

@@ -179,11 +179,12 @@ def test_array_transform_matches_torchvision(lite0):
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 255, (150, 200, 3), dtype=np.uint8))
     reference = data.eval_transform(lite0, input_size=64)
-    fast = strategies.ArrayTransform(reference)
+    fast = data.FastTransform(reference)
     assert torch.allclose(fast(image), reference(image), atol=1e-5)
-    assert "ArrayTransform" in repr(fast) and "CenterCrop" in repr(fast)
+    assert repr(fast) == repr(reference) and "CenterCrop" in repr(fast)   # caches keyed on it are shared
+    assert data.FastTransform(fast).base is reference                      # wrapping twice changes nothing
     with pytest.raises(CourseLibError, match="ToTensor"):
-        strategies.ArrayTransform(lambda x: x)
+        data.FastTransform(lambda x: x)
 
 
 def test_head_from_probe_reproduces_the_probe(lite0):

@@ -445,7 +445,7 @@ def test_numpy_transform_gives_the_same_tensor_as_the_timm_transform(lite0, shar
     from course_lib import data
 
     tf = data.eval_transform(lite0, input_size=128)
-    fast = transfer.NumpyTransform(tf)
+    fast = data.FastTransform(tf)
     for p in sorted((shared_datasets / "hymenoptera/train/ants").glob("*.jpg"))[:3]:
         image = data.open_image(p)
         assert torch.allclose(fast(image), tf(image), atol=1e-5)

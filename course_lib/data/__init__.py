@@ -21,11 +21,12 @@ from .registry import DATASETS, DatasetSpec, dataset_root, get_dataset_spec, lis
     register_dataset
 from .splits import assert_no_leak, group_split, stratified_split, subsample_per_class
 from .tables import ImageTable
+from .tensors import FastTransform, ImagesInMemory, TensorImages, TensorSet
 
 __all__ = [
-    "DATASETS", "DatasetSpec", "IMAGE_SUFFIXES", "ImageDataset", "ImageFolderWarning", "ImageTable", "KIT_SPLIT",
+    "DATASETS", "DatasetSpec", "FastTransform", "IMAGE_SUFFIXES", "ImageDataset", "ImageFolderWarning", "ImageTable", "ImagesInMemory", "KIT_SPLIT",
     "assert_no_leak", "data_config", "dataset_root", "download_file", "eval_transform", "fetch_dataset",
     "get_dataset_spec", "group_split", "image_folder", "image_suffixes", "list_datasets", "load_dataset",
     "open_image", "parse_checksum", "read_labels", "read_rows", "register_dataset", "scan_images",
-    "stratified_split", "subsample_per_class", "train_transform",
+    "stratified_split", "subsample_per_class", "TensorImages", "TensorSet", "train_transform",
 ]

@@ -35,10 +35,9 @@ from .run import (fit_probe, freeze_batchnorm, head_from_probe, optimiser_steps_
 from .sweep import (all_crossings, best_strategies, choose_on_inner_split, claim_pairs, crossing_points,
                     data_size_sweep, decision_dict, decision_table, leader, lr_experiment, mean_std, paired,
                     summarize, sweep_to_dict, usable_sizes)
-from .task import ArrayTransform, ImagesInMemory, Task, TensorSet, concat_tables, inner_task, prepare_task
+from .task import Task, concat_tables, inner_task, prepare_task
 
-__all__ = ["ALL", "COLORS", "COST_ORDER", "LABELS", "STRATEGIES", "ArrayTransform", "ImagesInMemory", "Task",
-           "TensorSet", "all_crossings", "best_strategies", "choose_on_inner_split", "claim_pairs", "concat_tables",
+__all__ = ["ALL", "COLORS", "COST_ORDER", "LABELS", "STRATEGIES", "Task", "all_crossings", "best_strategies", "choose_on_inner_split", "claim_pairs", "concat_tables",
            "cost_table", "crossing_points", "data_size_sweep", "decision_dict", "decision_table", "fit_probe",
            "freeze_batchnorm", "head_from_probe", "inner_task", "label", "leader", "lr_experiment", "mean_std",
            "optimiser_steps_per_epoch", "paired", "plot_costs", "plot_sweep", "prepare_task", "probe_parameters",

@@ -1,5 +1,6 @@
 """One data set at one input size, prepared once for many runs: :class:`Task`, :func:`prepare_task`,
-:func:`inner_task` (a split of the training images only), and the in-memory data sets and fast transform behind them."""
+:func:`inner_task` (a split of the training images only). The in-memory data sets and the fast transform behind
+them live in :mod:`course_lib.data.tensors`."""
 from __future__ import annotations
 
 import copy
@@ -18,45 +19,6 @@ from .names import ALL
 
 
 # ----------------------------------------------------------------------------- fast, exact input pipeline
-class ArrayTransform:
-    """A torchvision/timm transform whose to-tensor and normalise steps run in NumPy; the PIL steps are kept.
-
-    Same numbers as the original (to float32 rounding), but on a busy 2-core machine torch's own ``ToTensor`` and
-    ``Normalize`` wake its intra-op thread pool for every image: measured 5-24 ms per 128-px image against
-    0.03 ms in NumPy, which made data preparation slower than the training step it feeds.
-    """
-
-    def __init__(self, transform):
-        steps = list(getattr(transform, "transforms", [transform]))
-        names = [type(t).__name__ for t in steps]
-        if "ToTensor" in names or "MaybeToTensor" in names:
-            i = names.index("MaybeToTensor" if "MaybeToTensor" in names else "ToTensor")
-        else:
-            raise CourseLibError(f"ArrayTransform needs a transform ending in ToTensor + Normalize, got {names}.")
-        rest = steps[i + 1:]
-        norm = rest.pop(0) if rest and names[i + 1] == "Normalize" else None
-        if rest:
-            raise CourseLibError(f"ArrayTransform cannot reproduce steps after Normalize: {names[i + 2:]}.")
-        self.pil_steps = steps[:i]
-        mean = norm.mean.tolist() if norm is not None and hasattr(norm.mean, "tolist") else (norm.mean if norm else 0.0)
-        std = norm.std.tolist() if norm is not None and hasattr(norm.std, "tolist") else (norm.std if norm else 1.0)
-        self.mean = np.asarray(mean, dtype=np.float32).reshape(1, 1, -1)
-        self.std = np.asarray(std, dtype=np.float32).reshape(1, 1, -1)
-
-    def __call__(self, image) -> torch.Tensor:
-        for step in self.pil_steps:
-            image = step(image)
-        a = np.asarray(image, dtype=np.float32)
-        if a.ndim == 2:
-            a = a[:, :, None]
-        a = (a / np.float32(255.0) - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
-
-    def __repr__(self) -> str:
-        steps = ", ".join(repr(s).replace("\n", "") for s in self.pil_steps)
-        return f"ArrayTransform([{steps}], mean={self.mean.ravel().tolist()}, std={self.std.ravel().tolist()})"
-
-
 def _shrink(image, short_side: int):
     """A copy whose shorter side is at most `short_side` (never enlarged): augmentation then works on small images."""
     from PIL import Image
@@ -66,35 +28,6 @@ def _shrink(image, short_side: int):
         return image
     scale = short_side / min(w, h)
     return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
-
-
-class ImagesInMemory(torch.utils.data.Dataset):
-    """(tensor, label) for the rows of `table`, from its images decoded once and kept in memory, through `transform`
-    (e.g. random augmentation). ``table`` names the files, so ``train.fine_tune`` identifies the data by it."""
-
-    def __init__(self, table: data.ImageTable, images: Sequence, transform):
-        if len(images) != len(table):
-            raise CourseLibError(f"{len(images)} images for a table of {len(table)} rows.")
-        self.table, self.images, self.transform, self.classes = table, list(images), transform, list(table.classes)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        return self.transform(self.images[i]), int(self.table.labels[i])
-
-
-class TensorSet(torch.utils.data.Dataset):
-    """Pre-computed input tensors (validation images through the deterministic eval transform) and labels."""
-
-    def __init__(self, X: torch.Tensor, y: np.ndarray, classes: Sequence[str]):
-        self.X, self.y, self.classes = X, torch.as_tensor(np.asarray(y), dtype=torch.long), list(classes)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int):
-        return self.X[i], self.y[i]
 
 
 # ----------------------------------------------------------------------------- one task, prepared once
@@ -112,10 +45,10 @@ class Task:
     model: nn.Module
     train: data.ImageTable
     val: data.ImageTable
-    train_transform: ArrayTransform
-    eval_transform: ArrayTransform
+    train_transform: data.FastTransform
+    eval_transform: data.FastTransform
     images: list
-    val_set: TensorSet
+    val_set: data.TensorSet
     train_X: np.ndarray
     val_X: np.ndarray
     seconds: dict = field(default_factory=dict)
@@ -146,9 +79,9 @@ class Task:
         where = {str(p): i for i, p in enumerate(self.train.paths)}
         return np.array([where[str(p)] for p in sub.paths], dtype=np.int64)
 
-    def train_set(self, indices: np.ndarray, transform=None) -> ImagesInMemory:
+    def train_set(self, indices: np.ndarray, transform=None) -> data.ImagesInMemory:
         """The training images at `indices`, augmented by the train transform (or `transform`)."""
-        return ImagesInMemory(self.train.subset(indices), [self.images[i] for i in indices],
+        return data.ImagesInMemory(self.train.subset(indices), [self.images[i] for i in indices],
                               transform or self.train_transform)
 
     def fresh_model(self) -> nn.Module:
@@ -202,8 +135,8 @@ def prepare_task(model: nn.Module, dataset: str, input_size: int, task: str | No
     if extra_train:
         data.assert_no_leak(train_table, val_table)
     dataset = "+".join([dataset, *extra_train])
-    eval_tf = ArrayTransform(data.eval_transform(model, input_size=input_size))
-    train_tf = ArrayTransform(data.train_transform(model, input_size=input_size))
+    eval_tf = data.FastTransform(data.eval_transform(model, input_size=input_size))
+    train_tf = data.FastTransform(data.train_transform(model, input_size=input_size))
     t1 = time.perf_counter()
     ftr = features.extract_features(model, train_table, transform=eval_tf, progress=False)
     fva = features.extract_features(model, val_table, transform=eval_tf, progress=False)
@@ -214,7 +147,7 @@ def prepare_task(model: nn.Module, dataset: str, input_size: int, task: str | No
     t3 = time.perf_counter()
     return Task(name=dataset, model_name=getattr(model, "course_name", type(model).__name__), input_size=input_size,
                 model=model, train=train_table, val=val_table, train_transform=train_tf, eval_transform=eval_tf,
-                images=images, val_set=TensorSet(val_X, val_table.labels, val_table.classes), train_X=ftr.X,
+                images=images, val_set=data.TensorSet(val_X, val_table.labels, val_table.classes), train_X=ftr.X,
                 val_X=fva.X, seconds={"load": t1 - t0, "features": t2 - t1, "features_from_cache": ftr.from_cache
                                       and fva.from_cache, "decode": t3 - t2})
 
@@ -232,5 +165,5 @@ def inner_task(task: Task, val_fraction: float = 0.25, seed: int = 0) -> Task:
     return Task(name=f"{task.name}.inner", model_name=task.model_name, input_size=task.input_size, model=task.model,
                 train=inner_train, val=inner_val, train_transform=task.train_transform,
                 eval_transform=task.eval_transform, images=[task.images[i] for i in tr],
-                val_set=TensorSet(val_X, inner_val.labels, inner_val.classes), train_X=task.train_X[tr],
+                val_set=data.TensorSet(val_X, inner_val.labels, inner_val.classes), train_X=task.train_X[tr],
                 val_X=task.train_X[va], seconds={"decode": time.perf_counter() - t0})

@@ -30,9 +30,10 @@ and scores) and :mod:`.finetune` (the ground truth). Every public name is re-exp
 """
 from __future__ import annotations
 
-from .candidates import (LITES, Candidate, CandidateFeatures, NumpyTransform, TensorImages, build_candidate,
+from .candidates import (LITES, Candidate, CandidateFeatures, build_candidate,
                          candidate_features, duplicate_rows, imagenet_top1, lite_candidates, load_candidate_base,
-                         raw_pixels, score_candidates, truncate)
+                         score_candidates, truncate)
+from ..features import raw_pixels   # the kit's one raw-pixel reference, under lab 03's name
 from .duplicates import DuplicateFeaturesWarning, Duplicates, find_duplicates, warn_duplicates
 from .finetune import FineTuneRecipe, fine_tune_candidates
 from .ranking import (PerfectReference, bootstrap_tau, expected_tau, kendall_tau, perfect_tau_reference,
@@ -50,8 +51,8 @@ __all__ = [
     "kendall_tau", "weighted_tau", "tau_b_rows", "expected_tau", "seed_to_seed_tau", "PerfectReference",
     "perfect_tau_reference", "bootstrap_tau", "rank_agreement", "ranks_last",
     # candidates
-    "Candidate", "LITES", "lite_candidates", "load_candidate_base", "truncate", "build_candidate", "NumpyTransform",
-    "TensorImages", "CandidateFeatures", "candidate_features", "raw_pixels", "imagenet_top1", "duplicate_rows",
+    "Candidate", "LITES", "lite_candidates", "load_candidate_base", "truncate", "build_candidate",
+    "CandidateFeatures", "candidate_features", "raw_pixels", "imagenet_top1", "duplicate_rows",
     "score_candidates",
     # fine-tuning
     "FineTuneRecipe", "fine_tune_candidates",

@@ -1,6 +1,6 @@
 """The candidates to transfer from (whole, truncated or randomly initialised networks), their features and scores.
 
-Also the exact, fast image tensors that fine-tuning them reads (:class:`NumpyTransform`, :class:`TensorImages`).
+The exact, fast image tensors that fine-tuning them reads live in :mod:`course_lib.data.tensors`.
 """
 from __future__ import annotations
 
@@ -108,78 +108,6 @@ def build_candidate(c: Candidate, num_classes: int, seed: int = 0) -> nn.Module:
     return net
 
 
-# ============================================================================= fast, exact image tensors
-class NumpyTransform:
-    """A timm/torchvision eval transform whose to-tensor and normalise steps run in NumPy (PIL steps unchanged).
-
-    Same numbers to float32 rounding. On a busy 2-core machine torch wakes its thread pool for each small tensor
-    op (measured 3-37 ms per 128-px image here, against well under 1 ms in NumPy).
-    """
-
-    def __init__(self, transform):
-        steps = list(getattr(transform, "transforms", [transform]))
-        kinds = [type(s).__name__ for s in steps]
-        if kinds[-2:] not in (["MaybeToTensor", "Normalize"], ["ToTensor", "Normalize"]):
-            raise CourseLibError(f"expected a transform ending in ToTensor + Normalize, got {kinds}.")
-        self.pil_steps = steps[:-2]
-        norm = steps[-1]
-        self.mean = np.asarray(norm.mean, dtype=np.float32).reshape(1, 1, -1)
-        self.std = np.asarray(norm.std, dtype=np.float32).reshape(1, 1, -1)
-        self.base = transform
-
-    def __call__(self, image) -> torch.Tensor:
-        for step in self.pil_steps:
-            image = step(image)
-        a = np.asarray(image, dtype=np.float32) / 255.0
-        a = (a - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
-
-    def __repr__(self) -> str:  # part of feature-cache keys: the same numbers as the base transform
-        return repr(self.base)
-
-
-class _FlipDescription:
-    """Stands for the training transform in a dataset's identity (checkpoint fingerprints read its repr)."""
-
-    def __init__(self, base, flip: bool):
-        self.base, self.flip = base, flip
-
-    def __repr__(self) -> str:
-        return repr(self.base) + (" + RandomHorizontalFlip(p=0.5)" if self.flip else "")
-
-
-class TensorImages(torch.utils.data.Dataset):
-    """(tensor, label) pairs of an ImageTable, decoded and transformed once, optionally flipped at random.
-
-    Decoding happens on first use and is shared between instances with the same transform (``share``), so ten
-    candidates fine-tuned on the same images decode them once. ``table`` and ``transform`` identify the data for
-    train.fine_tune's checkpoints.
-    """
-
-    def __init__(self, table, transform, flip: bool = False, share: dict | None = None):
-        self.table, self.classes, self.flip = table, table.classes, flip
-        self._fast = transform if isinstance(transform, NumpyTransform) else NumpyTransform(transform)
-        self.transform = _FlipDescription(self._fast, flip)
-        self._share = share if share is not None else {}
-        self._key = (repr(self._fast), tuple(str(p) for p in table.paths))
-
-    def _tensors(self) -> torch.Tensor:
-        if self._key not in self._share:
-            from ..data import open_image
-
-            self._share[self._key] = torch.stack([self._fast(open_image(p)) for p in self.table.paths])
-        return self._share[self._key]
-
-    def __len__(self) -> int:
-        return len(self.table)
-
-    def __getitem__(self, i: int):
-        x = self._tensors()[i]
-        if self.flip and torch.rand(1).item() < 0.5:
-            x = x.flip(-1)
-        return x, int(self.table.labels[i])
-
-
 # ============================================================================= features and scores of candidates
 @dataclass
 class CandidateFeatures:
@@ -225,7 +153,7 @@ def candidate_features(candidates: Sequence[Candidate], table, input_size: int |
         wanted = {c.layer for c in group} | {"pooled"} | set(layers or ())
         names = sorted(wanted, key=lambda l: (l == "pooled", int(l.split(".")[1]) if l.startswith("blocks.") else -1,
                                               l))
-        tf = NumpyTransform(data.eval_transform(base, input_size=input_size))
+        tf = data.FastTransform(data.eval_transform(base, input_size=input_size))
         feats = features.extract_features(base, table, layers=names, transform=tf, progress=progress)
         cached = cached and feats.from_cache
         label = group[0].name.split("@")[0]
@@ -239,17 +167,6 @@ def candidate_features(candidates: Sequence[Candidate], table, input_size: int |
                     logits = base.get_classifier()(torch.from_numpy(feats.layers["pooled"]).float())
                 probs[c.name] = softmax(logits.numpy())
     return CandidateFeatures(X, probs, np.asarray(table.labels), seconds, cached, groups, all_layers)
-
-
-def raw_pixels(table, size: int = 16) -> np.ndarray:
-    """Each image shrunk to `size` x `size` RGB pixels, flattened and scaled to [0, 1]: the floor any feature
-    should beat. On the X-ray sample it does not lose (lab 03): a sign of a shortcut."""
-    from PIL import Image
-
-    from ..data import open_image
-
-    return np.stack([np.asarray(open_image(p).resize((size, size), Image.BILINEAR), dtype=np.float32).ravel() / 255.0
-                     for p in table.paths])
 
 
 def imagenet_top1(c: Candidate) -> float:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .candidates import Candidate, TensorImages, build_candidate
+from ..data import TensorImages
+from .candidates import Candidate, build_candidate
 
 
 # ============================================================================= ground truth: fine-tune them all
