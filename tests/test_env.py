@@ -84,10 +84,16 @@ def test_a_pip_installed_kit_writes_nothing_into_site_packages(tmp_path):
     import subprocess
     import sys
 
-    site, work = tmp_path / "site", tmp_path / "work"
+    import shutil
+
+    site, work, source = tmp_path / "site", tmp_path / "work", tmp_path / "source"
     work.mkdir()
+    # a copy of the kit's source without build products: a stale build/lib in the checkout must not leak into the
+    # install, and the install must not write build/ or *.egg-info into the checkout
+    shutil.copytree(env.PROJECT_ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "my-labs", "datasets", "__pycache__", "*.egg-info", ".pytest_cache", "notebooks"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(site), str(env.PROJECT_ROOT)], check=True, timeout=300,
+                    "--no-index", "--target", str(site), str(source)], check=True, timeout=300,
                    capture_output=True)
     before = sorted(p for p in site.rglob("*") if "__pycache__" not in p.parts)
     # what a learner gets: the kit the labs import, not the instructor's build tools (tools/ stays in the checkout)
