@@ -109,6 +109,20 @@ def test_choose_measures_candidates_finalists_shortcuts_and_writes_the_report(sm
     assert c.n_eval + c.n_train == 36 and c.risks["duplicate_files"] == 0
 
 
+def test_findings_are_sentences_made_from_the_run_s_numbers(small_choice):
+    c = small_choice
+    lines = choose.findings(c)
+    shortcut = c.verdicts["chosen vs the best shortcut"]
+    assert lines[0].startswith(f"- {c.chosen} against the best shortcut ({shortcut['b']}): {shortcut['diff']:+.3f}")
+    assert f"**{shortcut['verdict']}**" in lines[0]
+    # every image in the colour folder has the same size: the shape carries no label, and the line says so
+    assert any("size and shape alone" in line and "no better" in line for line in lines)
+    finalists = [k for k in c.folds if k in c.costs.index]
+    for f in finalists:
+        assert f"{f} ({'whole' if '@' not in f else 'cut after ' + f.split('@')[1]})" in lines[2]
+    assert f"chosen: **{c.chosen}**" in lines[-1]
+
+
 def test_choose_refuses_what_it_cannot_compare(tmp_path):
     table = data.image_folder(_folder(tmp_path / "imgs", per_class=3, size=36))
     with pytest.raises(Exception, match="recommend.recommend"):

@@ -83,15 +83,22 @@ def test_q2_auto_share_by_behaviour(bound):
 
 def test_q3_pick_under_budget(bound):
     ns, (_, _, q3, _) = bound
-    ns["cost_table"] = pd.DataFrame({"pipeline": ["classifier", "scratch", "detector"], "accuracy": [0.52, 0.10, 0.60],
-                                     "hours_per_million": [3.0, 3.0, 20.0]})
-    ns["budget_hours"] = 6.0
+    ns["cost_table"] = pd.DataFrame({"pipeline": ["classifier", "scratch", "detector", "big", "swin"],
+                                     "accuracy": [0.52, 0.10, 0.60, 0.53, float("nan")],
+                                     "hours_per_million": [3.0, 3.0, 20.0, 5.0, 1.0]})
+    ns["budget_hours"], ns["one_error"] = 6.0, 0.02
     ns["my_pick"] = "detector"                                                          # most accurate, over budget
     q3.assert_check_failed()
     assert "over the budget" in q3.last.message
     ns["my_pick"] = "scratch"                                                           # fits, less accurate
     q3.assert_check_failed()
     assert "less accurate" in q3.last.message
+    ns["my_pick"] = "swin"                                                              # cheapest, never scored
+    q3.assert_check_failed()
+    assert "no measured accuracy" in q3.last.message
+    ns["my_pick"] = "big"                                                               # +0.01: a tie, costs more
+    q3.assert_check_failed()
+    assert "tie" in q3.last.message
     ns["my_pick"] = "resnet"
     q3.assert_check_failed()
     ns["my_pick"] = "classifier"
@@ -99,6 +106,9 @@ def test_q3_pick_under_budget(bound):
     ns["budget_hours"] = 30.0                                                           # a bigger budget changes it
     q3.assert_check_failed()
     ns["my_pick"] = "detector"
+    q3.assert_check_passed()
+    ns["one_error"] = 0.001                                                             # no tie: accuracy decides
+    ns["budget_hours"], ns["my_pick"] = 6.0, "big"
     q3.assert_check_passed()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import claims
-from .pipeline import Choice
+from .pipeline import SHORTCUTS, Choice
 
 
 def accuracy_table(choice: Choice):
@@ -134,3 +134,27 @@ def write_report(choice: Choice, folder: str | Path | None = None) -> Path:
     with atomic_write(folder / "REPORT.md", "w") as f:
         f.write(text)
     return folder / "REPORT.md"
+
+
+def findings(choice: Choice) -> list[str]:
+    """What this run showed, in sentences made from its numbers (the lab prints them; no result is typed into prose):
+    the chosen features against the shortcuts, whether the image's shape alone carries the label, where the finalists
+    are cut, and whether the costlier finalist earned its cost."""
+    t, majority = accuracy_table(choice), choice.risks["majority"]
+    v = choice.verdicts["chosen vs the best shortcut"]
+    out = [f"- {v['a']} against the best shortcut ({v['b']}): {v['diff']:+.3f}, 90% interval "
+           f"[{v['low']:+.3f}, {v['high']:+.3f}] -> **{v['verdict']}**."]
+    shape = SHORTCUTS[0]
+    if shape in t.index:
+        acc = t.loc[shape, "cv_accuracy"]
+        out.append(f"- The image's size and shape alone: {acc:.3f}, against {majority:.3f} for the majority class: "
+                   + ("no better, so the shape holds no shortcut here." if t.loc[shape, "low"] <= majority else
+                      "better than the majority, so the shape itself tells the classes apart: a shortcut to remove."))
+    finalists = [n for n in choice.costs.index if n in choice.folds]
+    cuts = ["whole" if "@" not in n else f"cut after {n.split('@')[1]}" for n in finalists]
+    out.append("- Finalists (LogME's top two): " + ", ".join(f"{n} ({c})" for n, c in zip(finalists, cuts)) + ".")
+    for key, w in choice.verdicts.items():
+        if key != "chosen vs the best shortcut":
+            out.append(f"- The costlier {w['a']} minus the cheaper {w['b']}: {w['diff']:+.3f} "
+                       f"[{w['low']:+.3f}, {w['high']:+.3f}] -> {w['verdict']}; chosen: **{choice.chosen}**.")
+    return out

@@ -5,7 +5,8 @@ In the lab: ``from course_lib.exercises.lab04 import *`` then ``bind_exercises(g
 
 1. :class:`LeakFreeSplit`: ``my_train, my_val`` from the species table, with no visit (event) on both sides.
 2. :class:`AutoShare`: ``def auto_share(probs, y, threshold)`` -> (share handled automatically, accuracy on those).
-3. :class:`PickUnderBudget`: ``my_pick``, the pipeline to run under ``budget_hours`` per million images, read off
+3. :class:`PickUnderBudget`: ``my_pick``, the pipeline to run under ``budget_hours`` per million images (ties within
+   one validation error go to the cheaper), read off
    the measured ``cost_table``.
 4. :class:`BoxToNormalised`: ``def to_normalised(bbox, width, height)`` for a COCO Camera Traps box.
 """
@@ -115,25 +116,36 @@ class AutoShare(Problem):
 
 
 class PickUnderBudget(Problem):
-    vars = ("my_pick", "cost_table", "budget_hours")
-    hints = ("Drop the pipelines whose hours per million images exceed the budget first.",
-             "Of those left, take the most accurate; `wildlife.pick_pipeline(cost_table, budget_hours)` does it.")
-    solution_code = "my_pick = wildlife.pick_pipeline(cost_table, budget_hours)"
+    vars = ("my_pick", "cost_table", "budget_hours", "one_error")
+    hints = ("Only pipelines with a measured accuracy can be compared: drop the rows whose accuracy is missing. Then "
+             "drop those whose hours per million images exceed the budget.",
+             "Of those left, accuracies within `one_error` (one validation image) of the best are a tie, and a tie "
+             "goes to the cheaper pipeline: `wildlife.pick_pipeline(table, budget_hours, tie=one_error)` does it.")
+    solution_code = ("my_pick = wildlife.pick_pipeline(cost_table.dropna(subset=[\"accuracy\"]), budget_hours, "
+                     "tie=one_error)")
 
-    def verify(self, my_pick, cost_table, budget_hours):
+    def verify(self, my_pick, cost_table, budget_hours, one_error):
+        scored = cost_table.dropna(subset=["accuracy"])
         names = list(cost_table["pipeline"])
         if my_pick not in names:
             raise Incorrect(f"`my_pick` must be one of {names}, got {my_pick!r}.")
-        want = wildlife.pick_pipeline(cost_table, budget_hours)
+        want = wildlife.pick_pipeline(scored, budget_hours, tie=one_error)
+        rows = cost_table.set_index("pipeline")
         if my_pick == want:
-            row = cost_table.set_index("pipeline").loc[want]
-            return (f"{want!r} fits the budget ({row['hours_per_million']:.1f} of {budget_hours:g} h per million) "
-                    f"with the best accuracy among those that do ({row['accuracy']:.2f}).")
-        row = cost_table.set_index("pipeline").loc[my_pick]
+            return (f"{want!r} fits the budget ({rows.loc[want, 'hours_per_million']:.1f} of {budget_hours:g} h per "
+                    f"million) and no pipeline that fits is more than one validation error more accurate "
+                    f"({rows.loc[want, 'accuracy']:.3f}).")
+        row = rows.loc[my_pick]
+        if row["accuracy"] != row["accuracy"]:          # NaN: this pipeline was timed but never scored
+            raise Incorrect(f"{my_pick!r} has no measured accuracy here: you cannot know it is better.")
         if row["hours_per_million"] > budget_hours:
             raise Incorrect(f"{my_pick!r} needs {row['hours_per_million']:.1f} h per million images, over the budget "
                             f"of {budget_hours:g} h: accuracy you cannot afford to run does not help.")
-        raise Incorrect(f"{my_pick!r} fits the budget but is less accurate ({row['accuracy']:.2f}) than another "
+        if row["accuracy"] >= rows.loc[want, "accuracy"] - one_error - 1e-12:
+            raise Incorrect(f"{my_pick!r} ties with {want!r} (within one validation error) but costs more "
+                            f"({row['hours_per_million']:.1f} vs {rows.loc[want, 'hours_per_million']:.1f} h): a tie "
+                            "goes to the cheaper pipeline.")
+        raise Incorrect(f"{my_pick!r} fits the budget but is less accurate ({row['accuracy']:.3f}) than another "
                         "pipeline that fits too: spend the budget on accuracy.")
 
 
