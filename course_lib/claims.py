@@ -302,6 +302,17 @@ for _c in (
           "on `chest_xray_more` (682 X-rays, 5-fold CV grouped by patient, a fresh random network per repeat); "
           "design 'splits'. Raw pixels and the scan's aspect ratio are reported beside it in lab 01",
           a="ImageNet features", b="random-init features", margin=0.05, direction="no_gain"),
+    Claim("source_match", "A source from a well-matched domain transfers better than a poorly matched one.",
+          "course texts on choosing a pre-trained model (compatibility of task and data)", "03_model_comparison",
+          "linear probe on the target's frozen pooled features (hymenoptera, 5-fold CV repeated, paired folds, design "
+          "'splits'): the ImageNet network against the same network after fine-tuning every layer on chest X-rays "
+          "(chest_xray_more, normal vs pneumonia, patient-grouped split)",
+          a="ImageNet source", b="X-ray-adapted source"),
+    Claim("negative_transfer", "Transfer from a poorly matched source can hurt: worse than no pretraining at all.",
+          "course texts (the first warning of transfer learning); Rosenstein et al. 2005", "03_model_comparison",
+          "the same probe and folds: the architecture with random weights (no transfer) against the X-ray-adapted "
+          "source; supported would mean the mismatched source is worse than none",
+          a="random init (no transfer)", b="X-ray-adapted source"),
     Claim("start_small", "Bigger models are not always better: start with the smallest.",
           "practitioner advice", "03_model_comparison",
           "5-fold cross-validated linear probe on all images of one data set (design 'splits'), pooled features of "

@@ -123,6 +123,19 @@ def test_findings_are_sentences_made_from_the_run_s_numbers(small_choice):
     assert f"chosen: **{c.chosen}**" in lines[-1]
 
 
+def test_the_interview_answer_brings_this_run_and_the_ledgers_verdicts(small_choice):
+    entries = [{"claim": "start_small", "verdict": "supported", "diff": -0.005, "details": {"dataset": "hymenoptera"}},
+               {"claim": "source_match", "verdict": "supported", "diff": 0.29, "details": {}, "note": "hymenoptera"},
+               {"claim": "hierarchy", "verdict": "inconclusive", "diff": None, "details": {}}]
+    text = choose.interview_answer(small_choice, entries)
+    assert text.count("this run:") == 5 and all(f.capitalize() in text for f in choose.FACTORS)
+    assert "`start_small` on hymenoptera: **supported** (-0.005)" in text
+    assert "`source_match` on hymenoptera: **supported** (+0.290)" in text and "`hierarchy`: **inconclusive**" in text
+    # a factor with no ledger entry names the lab measurement that would fill it
+    assert "run the lab that measures `wildlife_little_compute`" in text
+    assert small_choice.chosen in text
+
+
 def test_choose_refuses_what_it_cannot_compare(tmp_path):
     table = data.image_folder(_folder(tmp_path / "imgs", per_class=3, size=36))
     with pytest.raises(Exception, match="recommend.recommend"):

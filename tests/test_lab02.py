@@ -657,3 +657,9 @@ def test_finished_runs_are_cached_and_a_changed_input_runs_again(lite0, tmp_path
         assert not strategies.run_strategy("last_k", task, n, **args)["from_cache"], changed
     assert not strategies.run_strategy("last_k", task, 2, seed=0, cache=False, **run)["from_cache"]
     assert "model" in strategies.run_strategy("last_k", task, 2, seed=0, keep_model=True, **run)  # never cached
+
+
+def test_lab02_four_steps_and_where_the_head_lives(lab):
+    """The snippet ran as written, and the head's module name differs by family (why replace_head exists)."""
+    assert lab["head_names"] == {"resnet18": "fc", "tf_efficientnet_lite0": "classifier",
+                                 "mobilenet_v3_large": "classifier.3", "vit_b_16": "heads.head"}

@@ -348,3 +348,18 @@ def test_lab03_compatibility_statements(results):
     e = c["eurosat"]
     assert e["pretrained"] - e["random"] >= 0.2 and e["pretrained"] - e["raw_pixels"] >= 0.3
     assert max(e["stages"]["blocks.3"], e["stages"]["blocks.4"]) >= e["stages"]["pooled"] - 0.02
+
+
+def test_lab03_negative_transfer_statements(results, ledger):
+    """Section 6b: the X-ray-adapted source really moved (its target probe falls well below ImageNet's), the matched
+    source wins with a supported verdict, and both verdicts are in the ledger with the numbers the lab saved."""
+    neg = results["negative_transfer"]
+    means = neg["means"]
+    assert means["ImageNet"] > means["X-ray-adapted"] + 0.10
+    assert means["ImageNet"] > neg["majority"] + 0.2                     # photos to photos: the features work
+    assert neg["adaptation"]["val_accuracy"] > 0.5                       # the source did learn its X-ray task
+    entries = {e["claim"]: e for e in ledger if e["claim"] in ("source_match", "negative_transfer")}
+    assert set(entries) == {"source_match", "negative_transfer"}
+    assert entries["source_match"]["verdict"] == "supported" == neg["source_match"]
+    assert entries["negative_transfer"]["verdict"] == neg["negative_transfer"]
+    assert entries["negative_transfer"]["mean_b"] == pytest.approx(means["X-ray-adapted"])

@@ -82,3 +82,18 @@ def test_half_the_data_widens_the_intervals(r, run_lab):
     nb = json.loads(Path(run_lab(LAB)["executed"]).read_text())
     guard = [c for c in nb["cells"] if c.get("id") == "lab05-assert-checks"]
     assert guard and not any(o.get("output_type") == "error" for o in guard[0]["outputs"])
+
+
+def test_the_interview_answer_names_five_factors_with_evidence(r, run_lab):
+    """Section 7 prints the assembled answer after Q4 (never above it), one entry per factor."""
+    from course_lib import choose
+
+    assert r["interview_factors"] == list(choose.FACTORS)
+    nb = json.loads(Path(run_lab(LAB)["executed"]).read_text())
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    at = next(i for i, s in enumerate(sources) if "choose.interview_answer(" in s)
+    assert at > next(i for i, s in enumerate(sources) if s.startswith("**Q4."))
+    shown = "".join(o.get("data", {}).get("text/markdown", "") if isinstance(o.get("data", {}).get("text/markdown", ""), str)
+                    else "".join(o["data"]["text/markdown"]) for o in nb["cells"][at]["outputs"])
+    assert "How do you choose a pre-trained model?" in shown
+    assert all(f.capitalize() in shown for f in choose.FACTORS) and shown.count("this run:") == 5

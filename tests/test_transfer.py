@@ -490,3 +490,29 @@ def test_candidate_features_share_one_extraction_per_network(shared_datasets, tm
     assert set(scores.columns) == {"LogME", "k-NN", "linear probe", "LEEP", "NCE", "ImageNet top-1"}
     assert math.isnan(scores.loc["Lite0@blocks.4", "LEEP"]) and math.isfinite(scores.loc["Lite0", "LEEP"])
     assert set(seconds) == set(scores.columns)
+
+
+def test_source_study_pairs_three_sources_on_the_same_folds_and_records_both_verdicts(shared_datasets, tmp_path,
+                                                                                       monkeypatch):
+    """A small run of the negative-transfer study: the X-ray source is really trained (its own val accuracy is
+    recorded), every source is scored on the same folds, and the ledger gets both claims with design 'splits'."""
+    from course_lib import claims
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    study = transfer.source_study(source="chest_xray", source_task=None, input_size=64, epochs=1, per_class=12,
+                                  n_splits=3, repeats=1)
+    assert set(study.folds) == {transfer.negative.IMAGENET, transfer.negative.ADAPTED, transfer.negative.RANDOM}
+    assert {len(v) for v in study.folds.values()} == {3} and study.n_eval + study.n_train == 397
+    assert study.adaptation["n_train"] == 24 and 0.0 <= study.adaptation["val_accuracy"] <= 1.0
+    assert study.means()[transfer.negative.IMAGENET] > study.majority + 0.1       # ImageNet features read photos
+    ledger = tmp_path / "lab.claims.json"
+    entries = transfer.record_source_study(ledger, study, profile="test")
+    assert set(entries) == {"source_match", "negative_transfer"}
+    saved = claims.load_ledger(ledger)
+    assert [e["claim"] for e in saved] == ["source_match", "negative_transfer"]
+    assert all(e["design"] == "splits" and e["n"] == 3 for e in saved)
+    assert saved[0]["a"] == study.folds[transfer.negative.IMAGENET]
+    assert saved[1]["a"] == study.folds[transfer.negative.RANDOM] and saved[1]["b"] == study.folds[transfer.negative.ADAPTED]
+    again = transfer.source_study(source="chest_xray", source_task=None, input_size=64, epochs=1, per_class=12,
+                                  n_splits=3, repeats=1)
+    assert again.adaptation["resumed"] and again.folds == study.folds   # the checkpoint is read back: same numbers

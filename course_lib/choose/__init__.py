@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from .pipeline import (SHORTCUTS, Choice, Question, adaptation_advice, choose, cross_validate, fine_tune_chosen,
                        half_the_data, measure_costs, pick, risk_checks, shortcut_features, should_fine_tune)
+from .interview import FACTORS, interview_answer
 from .report import accuracy_table, findings, plot_choice, report_markdown, write_report
 
-__all__ = ["SHORTCUTS", "Choice", "Question", "accuracy_table", "adaptation_advice", "choose", "cross_validate",
+__all__ = ["FACTORS", "SHORTCUTS", "interview_answer", "Choice", "Question", "accuracy_table", "adaptation_advice", "choose", "cross_validate",
            "findings", "fine_tune_chosen", "half_the_data", "measure_costs", "pick", "plot_choice", "report_markdown",
            "risk_checks", "shortcut_features", "should_fine_tune", "write_report"]

@@ -170,15 +170,7 @@ def shortcut_features(table: data.ImageTable) -> dict[str, np.ndarray]:
             SHORTCUTS[1]: transfer.raw_pixels(table)}
 
 
-def cross_validate(features: dict[str, np.ndarray], labels, groups=None, n_splits: int = 5, repeats: int = 2,
-                   seed: int = 0) -> dict[str, list[float]]:
-    """Linear-probe accuracy per fold for each feature set, on the same folds (paired): ``repeats`` times
-    stratified k-fold (grouped when `groups` is given, so no group spans two sides), reshuffled with seed + r."""
-    out: dict[str, list[float]] = {name: [] for name in features}
-    for r in range(repeats):
-        for name, X in features.items():
-            out[name] += train.cross_val_probe(X, labels, groups=groups, n_splits=n_splits, seed=seed + r)["scores"]
-    return out
+cross_validate = train.cross_validate_feature_sets   # paired folds for every feature set (train/probe.py)
 
 
 def _fold_sizes(n: int, n_splits: int) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Exercises of lab 05 (choosing a model for your own images), checked against what the lab measured.
 
 In the lab: ``from course_lib.exercises.lab05 import *`` then ``bind_exercises(globals(), EXERCISES)`` creates
-``q1``..``q3``; each reads the learner's variables and the lab's own measurements from the notebook.
+``q1``..``q4``; each reads the learner's variables and the lab's own measurements from the notebook.
 
 1. :class:`DoesTheBiggerPay`: ``bigger_pays`` (True/False), read off the finalists' paired verdict.
 2. :class:`HalfTheData`: ``prediction`` ("wider", "narrower", "about the same") for the 90% intervals of the
@@ -9,6 +9,8 @@ In the lab: ``from course_lib.exercises.lab05 import *`` then ``bind_exercises(g
    (``choose.half_the_data``).
 3. :class:`Justify`: ``justification``, a few sentences defending the choice with the evidence; the check looks
    for the parts a rubric asks for (the instructor copy has the rubric).
+4. :class:`InterviewAnswer`: ``my_answer``, the student's own answer to "how do you choose a pre-trained model?",
+   five factors backed by measured numbers (rubric: docs/RUBRICS.md and the instructor copy).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import re
 from .. import choose, claims
 from ..checks import Incorrect, NotAttempted, Problem, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
 
-__all__ = ["DoesTheBiggerPay", "EXERCISES", "HalfTheData", "Justify", "____", "bind_exercises"]
+__all__ = ["DoesTheBiggerPay", "EXERCISES", "HalfTheData", "InterviewAnswer", "Justify", "____", "bind_exercises"]
 
 
 def _finalists_verdict(choice: choose.Choice) -> tuple[str, dict]:
@@ -109,4 +111,42 @@ class Justify(Problem):
                 "follows from the numbers; read it against the report in build/reports/.")
 
 
-EXERCISES = [DoesTheBiggerPay, HalfTheData, Justify]
+class InterviewAnswer(Problem):
+    vars = ("my_answer",)
+    hints = ("Answer in your own words, one or two sentences per factor: compatibility of the source's task with "
+             "yours, model size against your compute, how similar your data is to the source's, the metric that "
+             "decides, and how the model adapts (head, freezing, fine-tuning).",
+             "Back at least two factors with a number this course measured (an accuracy with its interval, a "
+             "verdict, ms per image), and say which lab or run it comes from.")
+    solution_code = ('my_answer = """First, compatibility: is the source task like mine? ImageNet features beat '
+                     'every shortcut on my tiles (supported), but an X-ray-adapted source fell to random level on '
+                     'photos (lab 03). Second, size against compute: Lite0 runs at about 30 ms per image here and '
+                     'Lite2 was not better (start_small). Third, data similarity: far from ImageNet, mid-level stages '
+                     'serve as well as the last (lab 01). Fourth, the metric: cross-validated accuracy with its '
+                     'interval, and latency for real time. Fifth, adaptation: with under 1,000 images per class a '
+                     'frozen backbone and a linear probe; fine-tune the last stages at a lower rate when data '
+                     'grows."""')
+    MIN_WORDS = 80
+    FACTOR_WORDS = {"compatibility of task and source": r"compatib|task|source",
+                    "model size vs compute": r"size|compute|latency|ms\b|cost|gmac|param",
+                    "similarity of the data": r"similar|domain|far|near|distribution",
+                    "the metric that matters": r"metric|accuracy|recall|precision|f1|interval",
+                    "how the model adapts": r"fine-tun|freez|head|probe|adapt|custom"}
+
+    def verify(self, my_answer):
+        text = str(my_answer)
+        words = re.findall(r"[\w.%-]+", text)
+        if len(words) < self.MIN_WORDS:
+            raise Incorrect(f"{len(words)} words: an interview answer that covers five factors needs at least "
+                            f"{self.MIN_WORDS}.")
+        missing = [f for f, pattern in self.FACTOR_WORDS.items() if not re.search(pattern, text, re.I)]
+        if missing:
+            raise Incorrect("an interviewer would miss: " + "; ".join(missing) + ".")
+        if len(re.findall(r"\d+(?:\.\d+)?\s*(?:%|ms)?", text)) < 2:
+            raise Incorrect("back at least two factors with numbers this course measured (an accuracy, an "
+                            "interval, ms per image).")
+        return ("all five factors are there, with numbers. The rubric (docs/RUBRICS.md) also asks whether each "
+                "number supports the point it is attached to.")
+
+
+EXERCISES = [DoesTheBiggerPay, HalfTheData, Justify, InterviewAnswer]

@@ -12,8 +12,9 @@ from __future__ import annotations
 from .checkpoint import CHECKPOINT_FORMAT, data_identity, load_checkpoint
 from .finetune import Trainer, TrainResult, fine_tune, make_optimizer, train_from_scratch
 from .metrics import Metrics, evaluate_model, evaluate_predictions, predict
-from .probe import ProbeResult, cross_val_probe, fit_linear_probe, knn_accuracy, probe_pipeline
+from .probe import (ProbeResult, cross_val_probe, cross_validate_feature_sets, fit_linear_probe, knn_accuracy,
+                    probe_pipeline)
 
 __all__ = ["CHECKPOINT_FORMAT", "Metrics", "ProbeResult", "TrainResult", "Trainer", "cross_val_probe",
            "data_identity", "evaluate_model", "evaluate_predictions", "fine_tune", "fit_linear_probe",
-           "knn_accuracy", "load_checkpoint", "make_optimizer", "predict", "probe_pipeline", "train_from_scratch"]
+           "cross_validate_feature_sets", "knn_accuracy", "load_checkpoint", "make_optimizer", "predict", "probe_pipeline", "train_from_scratch"]

@@ -90,3 +90,16 @@ def knn_accuracy(train_X, train_y, val_X, val_y, k: int = 5) -> float:
     val_X, val_y = _check_xy(val_X, val_y, "val")
     knn = KNeighborsClassifier(n_neighbors=min(k, len(train_y)), metric="cosine").fit(train_X, train_y)
     return float((knn.predict(val_X) == val_y).mean())
+
+
+def cross_validate_feature_sets(features: dict, labels, groups=None, n_splits: int = 5, repeats: int = 2,
+                                seed: int = 0) -> dict[str, list[float]]:
+    """Linear-probe accuracy per fold for each feature set, on the same folds (paired): ``repeats`` times
+    stratified k-fold (grouped when `groups` is given, so no group spans two sides), reshuffled with seed + r.
+    Paired folds let a comparison of two feature sets use the fold-by-fold differences (``claims``, design
+    'splits')."""
+    out: dict[str, list[float]] = {name: [] for name in features}
+    for r in range(repeats):
+        for name, X in features.items():
+            out[name] += cross_val_probe(X, labels, groups=groups, n_splits=n_splits, seed=seed + r)["scores"]
+    return out

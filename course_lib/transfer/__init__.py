@@ -36,12 +36,14 @@ from .candidates import (LITES, Candidate, CandidateFeatures, build_candidate,
 from ..features import raw_pixels   # the kit's one raw-pixel reference, under lab 03's name
 from .duplicates import DuplicateFeaturesWarning, Duplicates, find_duplicates, warn_duplicates
 from .finetune import FineTuneRecipe, fine_tune_candidates
+from .negative import SourceStudy, plot_source_study, record_source_study, source_study
 from .ranking import (PerfectReference, bootstrap_tau, expected_tau, kendall_tau, perfect_tau_reference,
                       rank_agreement, ranks_last, seed_to_seed_tau, tau_b_rows, weighted_tau)
 from .scores import (LOG_2PI, ClassEvidence, LogMEResult, Spectrum, class_evidence, knn_cv_accuracy, leep,
                      log_evidence, logme, nce, one_blas_thread, probe_cv_accuracy, softmax, spectrum)
 
 __all__ = [
+    "SourceStudy", "plot_source_study", "record_source_study", "source_study",
     # scores
     "LOG_2PI", "Spectrum", "one_blas_thread", "spectrum", "log_evidence", "ClassEvidence", "class_evidence",
     "LogMEResult", "logme", "softmax", "leep", "nce", "knn_cv_accuracy", "probe_cv_accuracy",
