@@ -33,6 +33,15 @@ class NotAttempted(Exception):
     """The learner has not filled in the answer yet."""
 
 
+def check_function(fn, name: str, signature: str) -> None:
+    """For exercises that ask for a function: one whose body is still ``____`` is not attempted yet; anything not
+    callable is wrong."""
+    if not callable(fn):
+        raise Incorrect(f"`{name}` should be a function {signature}.")
+    if "____" in getattr(getattr(fn, "__code__", None), "co_names", ()):
+        raise NotAttempted(f"replace `____` in the body of `{name}` with your code, then run the cell again.")
+
+
 @dataclass
 class Outcome:
     status: str   # "correct", "incorrect", "not attempted"

@@ -17,17 +17,10 @@ import math
 import numpy as np
 
 from .. import recommend, transfer
-from ..checks import ChoiceProblem, Incorrect, NotAttempted, Problem, ____, bind_exercises  # noqa: F401  (re-exported)
+from ..checks import (ChoiceProblem, Incorrect, NotAttempted, Problem, ____, bind_exercises,  # noqa: F401  (re-exported)
+                      check_function)
 
 __all__ = ["EXERCISES", "FirstStep", "NCEByHand", "ParetoFront", "TauOfLogME", "____", "bind_exercises"]
-
-
-def _check_function(fn, name: str, signature: str) -> None:
-    """A function whose body is still ``____`` is not attempted yet; anything not callable is wrong."""
-    if not callable(fn):
-        raise Incorrect(f"`{name}` should be a function {signature}.")
-    if "____" in getattr(getattr(fn, "__code__", None), "co_names", ()):
-        raise NotAttempted(f"replace `____` in the body of `{name}` with your code, then run the cell again.")
 
 
 class ParetoFront(Problem):
@@ -93,7 +86,7 @@ class NCEByHand(Problem):
                 ("40 random pairs", z_rand.tolist(), y_rand.tolist())]
 
     def verify(self, my_nce):
-        _check_function(my_nce, "my_nce", "my_nce(source_labels, target_labels)")
+        check_function(my_nce, "my_nce", "my_nce(source_labels, target_labels)")
         for what, z, y in self.cases():
             want = transfer.nce(np.array(z), np.array(y))
             got = my_nce(list(z), list(y))

@@ -17,17 +17,10 @@ import math
 import numpy as np
 
 from .. import data, wildlife
-from ..checks import Incorrect, NotAttempted, Problem, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
+from ..checks import (Incorrect, NotAttempted, Problem, ____, bind_exercises,  # noqa: F401  (re-exported for the lab)
+                      check_function)
 
 __all__ = ["AutoShare", "BoxToNormalised", "EXERCISES", "LeakFreeSplit", "PickUnderBudget", "____", "bind_exercises"]
-
-
-def _check_function(fn, name: str, signature: str) -> None:
-    """A function whose body is still ``____`` is not attempted yet; anything not callable is wrong."""
-    if not callable(fn):
-        raise Incorrect(f"`{name}` should be a function {signature}.")
-    if "____" in getattr(getattr(fn, "__code__", None), "co_names", ()):
-        raise NotAttempted(f"replace `____` in the body of `{name}` with your code, then run the cell again.")
 
 
 class LeakFreeSplit(Problem):
@@ -85,7 +78,7 @@ class AutoShare(Problem):
     )
 
     def verify(self, auto_share):
-        _check_function(auto_share, "auto_share", "auto_share(probs, y, threshold) -> (share, accuracy)")
+        check_function(auto_share, "auto_share", "auto_share(probs, y, threshold) -> (share, accuracy)")
         for probs, y, t, (share, acc) in self.CASES:
             try:
                 got = auto_share(np.array(probs), np.array(y), t)
@@ -161,7 +154,7 @@ class BoxToNormalised(Problem):
     CASES = (([614.9, 476.2, 685.6, 374.2], 2048, 1536), ([10, 20, 30, 40], 100, 50), ([0, 0, 341, 256], 341, 256))
 
     def verify(self, to_normalised):
-        _check_function(to_normalised, "to_normalised", "to_normalised(bbox, width, height)")
+        check_function(to_normalised, "to_normalised", "to_normalised(bbox, width, height)")
         for bbox, w, h in self.CASES:
             want = [bbox[0] / w, bbox[1] / h, bbox[2] / w, bbox[3] / h]
             got = to_normalised(list(bbox), w, h)
