@@ -225,3 +225,12 @@ def test_every_zoo_family_has_stages_and_pooled_features(name):
     names = models.stage_names(model)
     assert len(names) >= 4, names
     assert models.pooled_features(model, x).shape == (1, models.num_features(model))
+
+
+def test_the_zoo_has_the_deeper_resnets_and_vgg19_with_their_published_facts():
+    """The course texts name ResNet-101/152 and VGG-19: their facts come from torchvision's weight metadata."""
+    table = models.zoo_table()
+    deep = table.loc[["resnet50", "resnet101", "resnet152"]]
+    assert list(deep["params_m"]) == sorted(deep["params_m"]) and list(deep["gflops"]) == sorted(deep["gflops"])
+    assert table.loc["vgg19", "params_m"] > table.loc["vgg16", "params_m"] > 130
+    assert table.loc[["resnet101", "resnet152", "vgg19"], "family"].tolist() == ["ResNet", "ResNet", "VGG"]

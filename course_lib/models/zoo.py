@@ -27,7 +27,8 @@ class ZooEntry:
 
 
 TORCHVISION_ZOO = (
-    ("resnet18", "ResNet"), ("resnet50", "ResNet"), ("vgg16", "VGG"), ("inception_v3", "Inception"),
+    ("resnet18", "ResNet"), ("resnet50", "ResNet"), ("resnet101", "ResNet"), ("resnet152", "ResNet"),
+    ("vgg16", "VGG"), ("vgg19", "VGG"), ("inception_v3", "Inception"),
     ("mobilenet_v2", "MobileNet"), ("mobilenet_v3_small", "MobileNet"), ("mobilenet_v3_large", "MobileNet"),
     *((f"efficientnet_b{i}", "EfficientNet") for i in range(8)),
     ("vit_b_16", "ViT"), ("swin_t", "Swin"), ("convnext_tiny", "ConvNeXt"), ("regnet_y_400mf", "RegNet"),
