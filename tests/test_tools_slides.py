@@ -150,6 +150,29 @@ def test_metadata_slide_types_are_followed(tmp_path):
     assert "hidden_code" not in text and "skipped text" not in text
 
 
+def test_lead_ins_keep_what_they_introduce_and_operational_sections_stay_off_the_slides(tmp_path):
+    """A title cut at "you can" shows its goals; a snippet or table announced by a colon is on the slide; "Save the
+    measurements" and "What this lab measured" go to the notes."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _md("# 96 · A lab\n\n**Goals.** By the end of this lab you can\n\n1. load a model;\n2. replace its head."),
+        _md("## 1. The recipe\n\nMost tutorials start like this:\n\n```python\nmodel.fc = nn.Linear(512, 2)\n```\n\n"
+            "Then more text."),
+        _md("## 2. Costs\n\nWhat each strategy costs:\n\n| strategy | seconds |\n|---|---|\n| probe | 1 |"),
+        _md("## 7. Save the measurements\n\nThe numbers go to build/results."),
+        _md("## 8. What this lab measured\n\nSee the ledger."),
+    ]
+    path = tmp_path / "96_lead.ipynb"
+    nbformat.write(nb, path)
+    deck = slides.notebook_to_deck(path, figures_dir=tmp_path)
+    shown = {s.title: "\n".join(s.parts) for s in deck.slides}
+    assert "2. replace its head." in shown["96 · A lab"]
+    assert "model.fc = nn.Linear(512, 2)" in shown["1. The recipe"] and "Then more text." not in shown["1. The recipe"]
+    assert "| probe | 1 |" in shown["2. Costs"]
+    assert not any("Save the measurements" in t or "What this lab measured" in t for t in shown)
+    assert any("build/results" in n for s in deck.slides for n in s.notes)
+
+
 def test_real_lab_deck_layout(setup_deck):
     deck = setup_deck.deck
     assert deck.slides[0].kind == "title" and deck.title.startswith("00 · Setup")

@@ -256,16 +256,27 @@ class _Builder:
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 
 
+def _introduces(block: str) -> bool:
+    """A paragraph that leads into what follows: it ends with a colon, or stops mid-sentence ("you can")."""
+    end = re.sub(r"[*_`]+$", "", block.rstrip())
+    return end.endswith(":") or not end.endswith((".", "!", "?", ")", "$"))
+
+
 def _lead(blocks: list[str]) -> int:
-    """How many blocks a heading's slide shows: the first paragraph, plus a display formula right after it,
-    or the list it introduces when it ends with a colon."""
+    """How many blocks a heading's slide shows: the first paragraph, plus a display formula right after it, or the
+    list, code block or table it introduces (a paragraph ending in a colon or mid-sentence, e.g. "you can")."""
     if not blocks:
         return 0
     if len(blocks) > 1 and blocks[1].lstrip().startswith(("$$", "\\[", "\\begin")):
         return 2
-    if len(blocks) > 1 and blocks[0].rstrip().endswith(":") and _LIST_ITEM.match(blocks[1]):
+    follows = blocks[1].lstrip() if len(blocks) > 1 else ""
+    if follows and _introduces(blocks[0]) and (_LIST_ITEM.match(follows) or follows.startswith(("```", "|"))):
         return 2
     return 1
+
+
+# Sections that run the lab rather than teach it: their text goes to the speaker notes, never onto a slide.
+OPERATIONAL = re.compile(r"^(?:\d+[a-z]?\.\s*)?(?:save the measurements|what this lab measured|setup\b)", re.I)
 
 
 def _default_mode(b: _Builder, nb) -> None:
@@ -294,8 +305,8 @@ def _default_mode(b: _Builder, nb) -> None:
                 slide.add((f"## {h}\n\n" if h else "") + body)
             continue
         for heading, body in _sections(text):
-            if heading is None:
-                b.note(body)
+            if heading is None or OPERATIONAL.match(heading):
+                b.note(body if heading is None else f"{heading}: {body}")
                 continue
             slide = b.new_slide("text", heading)
             blocks = _blocks(body)
