@@ -8,6 +8,7 @@ verdicts. A factor without evidence says which lab would give it.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Mapping, Sequence
 
 from .pipeline import Choice
@@ -21,14 +22,20 @@ EVIDENCE = {FACTORS[0]: ("source_match", "negative_transfer"), FACTORS[1]: ("sta
             FACTORS[4]: ("small_data_extraction", "more_data_finetune", "pretrained_beats_scratch")}
 
 
-def ledger_lines(entries: Sequence[Mapping], claim_ids: Sequence[str]) -> list[str]:
-    """One line per ledger entry of `claim_ids`: the claim, the data it was measured on and its verdict."""
+def ledger_lines(entries: Sequence[Mapping], claim_ids: Sequence[str], per_claim: int = 3) -> list[str]:
+    """One line per ledger entry of `claim_ids` (at most `per_claim` each, then a count): the claim, the data it was
+    measured on and its verdict."""
     out = []
-    for e in entries:
-        if e["claim"] in claim_ids:
-            where = (e.get("details") or {}).get("dataset") or e.get("note") or ""
+    for cid in claim_ids:
+        mine = [e for e in entries if e["claim"] == cid]
+        for e in mine[:per_claim]:
+            where = str((e.get("details") or {}).get("dataset") or e.get("note") or "").split(";")[0].strip()
             diff = f" ({e['diff']:+.3f})" if e.get("diff") is not None else ""
-            out.append(f"  - `{e['claim']}`{' on ' + str(where)[:60] if where else ''}: **{e['verdict']}**{diff}")
+            out.append(f"  - `{cid}`{' on ' + where if where else ''}: **{e['verdict']}**{diff}")
+        if len(mine) > per_claim:
+            verdicts = Counter(e["verdict"] for e in mine[per_claim:])
+            out.append(f"  - `{cid}`: {len(mine) - per_claim} more (" +
+                       ", ".join(f"{n} {v}" for v, n in verdicts.items()) + ")")
     return out
 
 
