@@ -58,8 +58,11 @@ def run_notebook(notebook: str | Path, output_dir: str | Path, profile: str = "f
     results = output_dir / f"{notebook.stem}.json"
     start = time.perf_counter()
     status = "ok"
-    headless = os.environ.get("COURSE_NO_WIDGETS")
-    os.environ["COURSE_NO_WIDGETS"] = "1"   # the kernel inherits it: panels draw their figures, not widget state
+    # The kernel inherits these: panels draw their figures instead of widget state, and matplotlib draws inline (a
+    # parent's MPLBACKEND=Agg, as in CI, would leave the executed notebook without a single figure).
+    kernel_env = {"COURSE_NO_WIDGETS": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    saved = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
     try:
         pm.execute_notebook(str(notebook), str(output_dir / notebook.name), cwd=str(notebook.parent),
                             parameters={"profile": profile, "results_path": str(results), **parameters},
@@ -67,10 +70,11 @@ def run_notebook(notebook: str | Path, output_dir: str | Path, profile: str = "f
     except pm.PapermillExecutionError as e:
         status = f"failed: {e.ename}: {e.evalue}"
     finally:
-        if headless is None:
-            os.environ.pop("COURSE_NO_WIDGETS", None)
-        else:
-            os.environ["COURSE_NO_WIDGETS"] = headless
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return {"notebook": notebook.name, "status": status, "seconds": time.perf_counter() - start,
             "results": str(results), "executed": str(output_dir / notebook.name)}
 

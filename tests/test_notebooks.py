@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -28,6 +29,10 @@ def test_lab_is_clean_and_parameterised(lab):
 def test_lab_runs_in_fast_profile(lab, run_lab):
     run = run_lab(lab.stem)
     assert run["status"] == "ok", f"{lab.name} {run['status']} (executed copy: {run['executed']})"
+    # the executed copy is what `make book` publishes: every lab draws figures, and they must be in it
+    executed = json.loads(open(run["executed"]).read())
+    figures = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
+    assert figures >= 1, f"{lab.name}: no figure in the executed copy"
 
 
 def test_setup_lab_claims(run_lab):
@@ -54,3 +59,27 @@ def test_setup_lab_random_baseline_uses_its_seed(run_lab):
     torch.manual_seed(r["seed"] + 1)
     other_seed = models.load_model(r["model"], pretrained=False)
     assert r["random_weights"] == features.weights_digest(same_seed) != features.weights_digest(other_seed)
+
+
+def test_an_executed_notebook_keeps_its_figures_even_when_the_parent_draws_with_agg(tmp_path, monkeypatch):
+    """run_notebook gives the kernel matplotlib's inline backend, so executed labs (and `make book`) show every
+    figure; MPLBACKEND=Agg in the parent (CI, the Makefile) would otherwise leave them empty. The parent's own
+    settings come back afterwards."""
+    import nbformat
+
+    from course_lib.notebooks import run_notebook
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    widgets_before = os.environ.get("COURSE_NO_WIDGETS")
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"},
+                                            "language_info": {"name": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'fast'\nresults_path = ''", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()")]
+    path = tmp_path / "figure.ipynb"
+    nbformat.write(nb, path)
+    run = run_notebook(path, tmp_path / "out")
+    assert run["status"] == "ok"
+    done = nbformat.read(run["executed"], as_version=4)
+    assert any("image/png" in o.get("data", {}) for o in done.cells[-1].outputs)
+    assert os.environ["MPLBACKEND"] == "Agg" and os.environ.get("COURSE_NO_WIDGETS") == widgets_before
