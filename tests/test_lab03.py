@@ -32,7 +32,8 @@ def solution_namespace(cls, **names) -> dict:
 # ----------------------------------------------------------------------------- Q1 Pareto front
 @pytest.fixture()
 def speed():
-    return pd.DataFrame({"ms_bs1": [4.0, 9.0, 6.0, 30.0, 12.0], "top1": [67.7, 75.3, 74.9, 80.9, 72.0]},
+    return pd.DataFrame({"gflops": [0.06, 0.22, 0.20, 4.1, 0.30], "ms_bs1": [4.0, 9.0, 6.0, 30.0, 12.0],
+                         "top1": [67.7, 75.3, 74.9, 80.9, 72.0]},
                         index=["mnv3_small", "mnv3_large", "lite0", "resnet50", "mnv2"])
 
 

@@ -24,14 +24,17 @@ __all__ = ["EXERCISES", "FirstStep", "NCEByHand", "ParetoFront", "TauOfLogME", "
 
 
 class ParetoFront(Problem):
+    """The front of top-1 against published multiply-adds (``gflops``): the lab drew the latency and size fronts,
+    this one the learner computes (nothing above the question prints it)."""
     vars = ("front", "speed")
-    hints = ("A model is on the front when no other model is both at least as fast and at least as accurate "
-             "(and strictly better on one of the two).",
-             "Compare every pair of rows of `speed` on `ms_bs1` (lower is better) and `top1` (higher is better); "
-             "`recommend.pareto_front(speed, 'ms_bs1')` returns the answer as a boolean Series.")
-    solution_code = "front = list(speed.index[recommend.pareto_front(speed, cost='ms_bs1', gain='top1')])"
-    correct_message = ("every other model is beaten on both axes by one of these: whatever your budget, the best "
-                       "choice is on this list.")
+    COST = "gflops"
+    hints = ("A model is on the front when no other model needs at most as many multiply-adds and is at least as "
+             "accurate (and strictly better on one of the two).",
+             "Compare every pair of rows of `speed` on `gflops` (lower is better) and `top1` (higher is better); "
+             "`recommend.pareto_front(speed, 'gflops')` returns the answer as a boolean Series.")
+    solution_code = "front = list(speed.index[recommend.pareto_front(speed, cost='gflops', gain='top1')])"
+    correct_message = ("every other model is beaten on both axes by one of these. Multiply-adds, unlike latency, do "
+                       "not change with the machine's load; compare this front with the latency front of section 2.")
 
     def verify(self, front, speed):
         if isinstance(front, str) or not hasattr(front, "__iter__"):
@@ -40,19 +43,20 @@ class ParetoFront(Problem):
         unknown = [n for n in got if n not in speed.index]
         if unknown:
             raise Incorrect(f"{unknown} are not rows of `speed`; pick names from speed.index.")
-        want = set(speed.index[recommend.pareto_front(speed, "ms_bs1", "top1")])
+        cost = self.COST
+        want = set(speed.index[recommend.pareto_front(speed, cost, "top1")])
         extra, missing = sorted(set(got) - want), sorted(want - set(got))
         if extra:
             name = extra[0]
-            ms, top1 = speed.loc[name, "ms_bs1"], speed.loc[name, "top1"]
-            better = speed[(speed["ms_bs1"] <= ms) & (speed["top1"] >= top1) & (speed.index != name)]
-            raise Incorrect(f"{name!r} is dominated: {better.index[0]!r} is at least as fast "
-                            f"({better['ms_bs1'].iloc[0]:.1f} vs {ms:.1f} ms) and at least as accurate "
+            c, top1 = speed.loc[name, cost], speed.loc[name, "top1"]
+            better = speed[(speed[cost] <= c) & (speed["top1"] >= top1) & (speed.index != name)]
+            raise Incorrect(f"{name!r} is dominated: {better.index[0]!r} needs at most as many multiply-adds "
+                            f"({better[cost].iloc[0]:.2f} vs {c:.2f} G) and is at least as accurate "
                             f"({better['top1'].iloc[0]:.1f} vs {top1:.1f}%).")
         if missing:
             name = missing[0]
-            raise Incorrect(f"{name!r} is missing: no model is both faster and more accurate than it "
-                            f"({speed.loc[name, 'ms_bs1']:.1f} ms, {speed.loc[name, 'top1']:.1f}%).")
+            raise Incorrect(f"{name!r} is missing: no model is both cheaper and more accurate than it "
+                            f"({speed.loc[name, cost]:.2f} G multiply-adds, {speed.loc[name, 'top1']:.1f}%).")
         return None
 
 
