@@ -32,7 +32,7 @@ from typing import Sequence
 from course_lib import env
 from course_lib.errors import CourseLibError
 
-from ._files import atomic_write
+from course_lib.notebooks import atomic_write   # the kit's one atomic writer (re-exported by a public module)
 
 OUT_DIR = env.output_dir()
 TAG_SOLUTION, TAG_INSTRUCTOR, TAG_STUDENT, TAG_EXERCISE = "solution", "instructor", "student", "exercise"
