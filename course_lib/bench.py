@@ -7,7 +7,6 @@ results are flat, rounded dicts that fit a ``pandas`` row.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import resource
 import statistics
@@ -20,7 +19,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from .env import pick_device
+from .env import pick_device, release_memory
 from .errors import CourseLibError, unknown_name
 from .models.stages import count_parameters  # one definition, re-exported here for benchmark tables
 
@@ -206,12 +205,6 @@ def _rss_bytes() -> int:
         return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
 
 
-def _release_free_heap() -> None:
-    """Hand freed heap pages back to the OS (glibc), or memory reused from an earlier run would not show."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
-
-
 def peak_memory_mb(fn: Callable[[], Any], device: Any = None, interval: float = 0.005) -> tuple[Any, float]:
     """Run ``fn()``; return ``(result, peak_mb)``, the extra memory it needed at its peak, in MiB.
 
@@ -227,7 +220,7 @@ def peak_memory_mb(fn: Callable[[], Any], device: Any = None, interval: float = 
         result = fn()
         torch.cuda.synchronize(device)
         return result, (torch.cuda.max_memory_allocated(device) - before) / 2**20
-    _release_free_heap()
+    release_memory()   # or memory reused from an earlier run would not show
     before = peak = _rss_bytes()
     done = threading.Event()
 

@@ -182,6 +182,27 @@ def allocator_tuned() -> bool:
     return int(os.environ.get("MALLOC_MMAP_THRESHOLD_", "0") or 0) >= 2**30
 
 
+def release_memory() -> bool:
+    """Hand freed heap pages back to the system (glibc's ``malloc_trim``), after a large temporary allocation.
+
+    With the tuned allocator (see :func:`allocator_tuned`) glibc never returns freed memory by itself, so a lab's
+    resident size only grows: timing 14 models at batch 32 left lab 03 holding 5.4 GiB, most of it free. Call this
+    between measurements, never inside a timed loop (the next allocation touches fresh pages). True if it trimmed;
+    False where there is no glibc (macOS, Windows, musl), which is harmless.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True
+
+
 HEADLESS_RUNNERS = ("papermill", "nbconvert", "nbclient", "pytest", "nbval", "py.test")
 
 

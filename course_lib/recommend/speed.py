@@ -75,7 +75,7 @@ def _time_interleaved(names: Sequence[str], nets: Mapping[str, Any], sizes: Mapp
                       progress: bool) -> tuple[dict, Any]:
     """Every model once per repeat, then every model again: ``{(name, batch size): [ms per batch, one per repeat]}``
     and the device the timing ran on."""
-    from .. import bench
+    from .. import bench, env
 
     times: dict[tuple[str, int], list[float]] = {(n, b): [] for n in names for b in batch_sizes}
     dev = None
@@ -88,6 +88,7 @@ def _time_interleaved(names: Sequence[str], nets: Mapping[str, Any], sizes: Mapp
                                             steps=steps[b], device=device)
                 times[(name, b)].append(lat.ms_per_batch)
                 dev = lat.device
+                env.release_memory()   # a batch's activations, freed but kept by the tuned allocator
                 if progress:
                     print(f"repeat {r + 1}/{repeats[b]} {name} batch {b}: {lat.ms_per_batch:.1f} ms")
     return times, dev
