@@ -21,12 +21,12 @@ $(STAMP): pyproject.toml requirements/ci-constraints.txt
 	touch $(STAMP)
 
 # Learners work in my-labs/: the student copy of each lab (exercise stubs), written once and never overwritten.
+# tools/lab_server.py writes them, then becomes `jupyter lab my-labs/00_setup.ipynb` (--allow-root as root, the
+# allocator thresholds above set for its kernels); tests/test_lab_server.py runs this command in headless Chromium.
 lab: $(STAMP)
-	$(VENV)/bin/python -m tools.copies --workspace my-labs
-	MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
-	$(VENV)/bin/python -m jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) my-labs/00_setup.ipynb
+	$(VENV)/bin/python -m tools.lab_server --workspace my-labs
 
-# The slide tests open each deck in Debian's headless chromium: installed on first use (a no-op when present).
+# The browser tests (slides, book, make lab) use Debian's headless chromium: installed on first use (no-op if present).
 browser:
 	bash .ci/install-browser
 

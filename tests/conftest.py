@@ -86,3 +86,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if {"run_lab", "lab_results"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.notebooks)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium driven by playwright: the system's browser (``tools.slides.find_browser``), since playwright's
+    own browser download needs the network. It resolves no host but this machine, so nothing comes from the web.
+    Module-scoped: playwright's event loop lives only while one test file uses it. No browser fails (CI installs
+    one with .ci/install-browser), as in the slide tests."""
+    from tools.slides import INSTALL_HINT, find_browser
+
+    path = find_browser()
+    if path is None:
+        pytest.fail(f"headless Chromium is needed for the browser tests and was not found: {INSTALL_HINT}.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=[
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+        try:
+            yield browser
+        finally:
+            browser.close()

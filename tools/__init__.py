@@ -9,4 +9,5 @@ import at run time, not these. Tools import course_lib (its public names only); 
 - ``python -m tools.publish``: Colab badges and install lines for a fork (``badges --repo``), a lab's first cell
   (``setup-cell``), the course data archives for a release (``pack-data``).
 - ``python -m tools.book``: the executed labs as a static site in ``build/book/`` (``make book``).
+- ``python -m tools.lab_server``: ``make lab``: the student copies in ``my-labs/``, then JupyterLab on lab 00.
 """

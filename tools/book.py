@@ -4,6 +4,9 @@ The committed notebooks carry no outputs (they are stripped so diffs stay readab
 see no figure. This tool executes each lab with papermill where no executed copy newer than the lab exists
 (``make test`` leaves its executed copies in ``build/executed/``), converts every one to HTML with nbconvert
 (figures are embedded in the page as data, so the folder can be copied or served anywhere) and writes an index.
+The pages load nothing from the web: nbconvert's lab template would fetch require.js, MathJax and the widget
+manager from CDNs, so :data:`OFFLINE_TEMPLATE` drops them, shows a widget's text form (say, a progress bar's
+last line) and typesets math with the MathJax the slides vendor (copied to ``vendor/`` beside the pages).
 """
 from __future__ import annotations
 
@@ -14,6 +17,25 @@ from pathlib import Path
 
 from course_lib import env
 from course_lib.notebooks import NOTEBOOK_DIR, list_notebooks, run_notebook
+from tools.slides import MATHJAX_JS, install_vendor
+
+# nbconvert's lab page, with every script that would come from a CDN replaced or left out.
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+<script>window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], processEscapes: true},
+  svg: {fontCache: "global"}, options: {enableMenu: false}};</script>
+<script src="MATHJAX_JS"></script>
+{%- endblock html_head_js_mathjax -%}
+{%- block data_widget_view scoped -%}
+{%- if "text/plain" in output.data -%}
+<div class="jp-RenderedText jp-OutputArea-output {{ extra_class }}" data-mime-type="text/plain">
+<pre>{{ output.data["text/plain"] | escape_html }}</pre></div>
+{%- endif -%}
+{%- endblock data_widget_view -%}
+""".replace("MATHJAX_JS", MATHJAX_JS)
 
 
 def title_of(notebook: Path) -> str:
@@ -40,9 +62,11 @@ def executed_copy(lab: Path, executed: Path, profile: str = "fast") -> Path:
 def to_html(notebook: Path, out: Path) -> Path:
     """One page per lab, with the code, the text and every output (figures embedded as base64 data)."""
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="lab", template_file="book.html.j2",
+                            extra_loaders=[DictLoader({"book.html.j2": OFFLINE_TEMPLATE})])
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     page = out / f"{notebook.stem}.html"
     page.write_text(body, encoding="utf-8")
@@ -61,6 +85,7 @@ def index_html(pages: list[tuple[str, Path]]) -> str:
 def build(labs: list[Path], out: Path, executed: Path, profile: str = "fast") -> Path:
     """Execute (when needed) and convert `labs`, then write ``index.html``; returns the index's path."""
     out.mkdir(parents=True, exist_ok=True)
+    install_vendor(out)                       # MathJax (and the slides' other vendored files) beside the pages
     pages = [(title_of(lab), to_html(executed_copy(lab, executed, profile), out)) for lab in labs]
     index = out / "index.html"
     index.write_text(index_html(pages), encoding="utf-8")
