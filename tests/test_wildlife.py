@@ -467,3 +467,93 @@ def test_browse_predictions_draws_the_default_frame_headless_and_builds_the_widg
     dropdown.value = dropdown.options[1][1]                                # another frame is drawn
     assert live.result is not static.result and len(plt.get_fignums()) == 3
     plt.close("all")
+
+
+# ----------------------------------------------------------------------------- the budget as a control
+def _measured(**kw):
+    base = dict(ms_classifier=8.0, ms_detector=60.0, ms_swin_224=90.0, s_train_fine_tune=0.02, s_train_scratch=0.04,
+                input_size=128, accuracy={"probe": 0.60, "fine-tune": 0.62, "scratch": 0.30,
+                                          "detect+crop (stand-in)": 0.66})
+    return wildlife.MeasuredCosts(**{**base, **kw})
+
+
+def test_route_costs_add_up_and_scale_with_the_data():
+    m = _measured()
+    t = wildlife.route_costs(m, 1_000_000, 20_000, "this CPU").set_index("route")
+    clf = t.loc["classifier: pretrained features + probe"]
+    assert clf["run_h"] == pytest.approx(1e6 * 8e-3 / 3600) and clf["train_h"] == pytest.approx(2e4 * 8e-3 / 3600)
+    assert np.allclose(t["total_h"], t["train_h"] + t["run_h"])
+    light = t.loc["detect + crop + classify: light detector"]
+    assert light["run_h"] == pytest.approx(1e6 * (60 + 2 * 8) * 1e-3 / 3600)
+    scratch = t.loc["from scratch, same network"]
+    assert scratch["train_h"] == pytest.approx(2e4 * 15 * 3 * 0.04 / 3600)        # the published x3 schedule
+    double = wildlife.route_costs(m, 2_000_000, 20_000, "this CPU").set_index("route")
+    assert np.allclose(double["run_h"], 2 * t["run_h"])
+
+
+def test_estimates_are_flagged_and_measured_numbers_are_not():
+    m = _measured()
+    cpu = wildlife.route_costs(m, 10_000, 1_000, "this CPU").set_index("route")
+    gpu = wildlife.route_costs(m, 10_000, 1_000, "GPU node").set_index("route")
+    measured_here = ["classifier: pretrained features + probe", "classifier: fine-tuned",
+                     "detect + crop + classify: light detector"]
+    assert not cpu.loc[measured_here, "cost_estimated"].any()
+    assert cpu.loc["detect + crop + classify: Swin-T COCO (HPC answer)", "cost_estimated"]
+    assert cpu.loc["from scratch, same network", "cost_estimated"]                   # its schedule is published
+    assert gpu["cost_estimated"].all() and gpu["cost_basis"].str.contains("estimate").all()
+    assert cpu.loc["detect + crop + classify: Swin-T COCO (HPC answer)", "accuracy_estimated"]
+    assert not cpu.loc[measured_here, "accuracy_estimated"].any()
+    assert not cpu.loc["from scratch, same network", "accuracy_estimated"]           # small data: measured
+    big = wildlife.route_costs(m, 10_000, 50_000, "this CPU").set_index("route")
+    assert big.loc["from scratch, same network", "accuracy_estimated"]                # enough data: estimated
+    assert (gpu["total_h"] < cpu["total_h"]).all()
+    up = wildlife.gpu_speedups(m)
+    assert up["classifier"] == pytest.approx(8e-3 * (224 / 128) ** 2 * wildlife.PUBLISHED["classifier_gpu"]["value"])
+    assert all(v["source"] for v in wildlife.PUBLISHED.values())
+    with pytest.raises(ValueError):
+        wildlife.route_costs(m, 10, 10, "TPU")
+
+
+def test_route_for_budget_is_monotone_in_the_budget_and_excludes_what_does_not_fit():
+    m = _measured()
+    budgets = np.logspace(-2, 5, 40)
+    tables = [wildlife.route_for_budget(m, b, 1_000_000, 20_000, "this CPU", tie=0.01) for b in budgets]
+    fit_sets = [set(t.loc[t["fits"], "route"]) for t in tables]
+    assert all(a <= b for a, b in zip(fit_sets, fit_sets[1:]))                      # more budget, never fewer
+    best = [t.loc[t["fits"], "accuracy"].max() if t["fits"].any() else -1 for t in tables]
+    assert all(a <= b for a, b in zip(best, best[1:]))
+    assert wildlife.winner(tables[0]) is None and not tables[0]["expected_winner"].any()   # nothing fits: no winner
+    assert set(tables[-1]["route"]) == fit_sets[-1]
+    for t, b in zip(tables, budgets):
+        assert (t.loc[t["fits"], "total_h"] <= b).all() and (t.loc[~t["fits"], "total_h"] > b).all()
+        w = wildlife.winner(t)
+        assert w is None or w in set(t.loc[t["fits"], "route"])
+        assert t["expected_winner"].sum() == (1 if w else 0)
+
+
+def test_route_for_budget_ties_go_to_measured_then_cheaper():
+    m = _measured()
+    t = wildlife.route_for_budget(m, 1e6, 1_000_000, 20_000, "this CPU", tie=0.0)
+    assert wildlife.winner(t) == "detect + crop + classify: light detector"          # measured 0.66 beats estimated 0.66
+    t = wildlife.route_for_budget(m, 1e6, 1_000_000, 20_000, "this CPU", tie=0.1)
+    assert wildlife.winner(t) == "classifier: pretrained features + probe"           # all tie: the cheapest
+    fig = wildlife.draw_budget(t)
+    assert fig.axes and len(fig.axes[0].patches) == len(t)
+    panel = wildlife.budget_panel(m, 1_000_000, 20_000, budget_hours=5.0)
+    assert panel.kwargs == {"budget_hours": 5.0, "device": "this CPU"} and wildlife.winner(panel.result["table"])
+    assert panel.result["figure"].axes
+
+
+def test_scenes_paste_frames_at_their_resolution(tmp_path):
+    bg, frame = Image.new("RGB", (40, 30), (0, 0, 0)), Image.new("RGB", (100, 75), (255, 255, 255))
+    pic, boxes = wildlife.paste(bg, [frame], 0.25, [(0.5, 0.5)])
+    assert pic.size == (200, 150) and np.allclose(boxes, [[0.25, 0.25, 0.5, 0.5]], atol=0.01)
+    assert np.asarray(pic)[75, 100].tolist() == [255, 255, 255] and np.asarray(pic)[2, 2].tolist() == [0, 0, 0]
+    two, boxes = wildlife.paste(bg, [frame, frame], 0.25, [(0.25, 0.3), (0.75, 0.7)])
+    assert len(boxes) == 2 and (boxes[:, 0] + boxes[:, 2] <= 1).all()
+    paths = wildlife.save_images([pic, pic, two], tmp_path)
+    assert paths[0] == paths[1] != paths[2]
+    pairs = wildlife.animal_pairs([0, 0, 1, 2], 5, seed=0)
+    assert pairs and all(i < j for i, j in pairs) and all([0, 0, 1, 2][i] != [0, 0, 1, 2][j] for i, j in pairs)
+    with pytest.raises(ValueError):
+        wildlife.paste(bg, [frame], 0.0, [(0.5, 0.5)])

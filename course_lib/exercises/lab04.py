@@ -3,7 +3,8 @@
 In the lab: ``from course_lib.exercises.lab04 import *`` then ``bind_exercises(globals(), EXERCISES)`` creates
 ``q1``..``q4``; each reads the learner's variables from the notebook.
 
-1. :class:`LeakFreeSplit`: ``my_train, my_val`` from the species table, with no visit (event) on both sides.
+1. :class:`VisitGroups`: ``def visit_groups(stations, times, gap_minutes)``: one label per frame, shared by the
+   frames of one visit (chained at one station), the unit a leak-free split keeps whole.
 2. :class:`AutoShare`: ``def auto_share(probs, y, threshold)`` -> (share handled automatically, accuracy on those).
 3. :class:`PickUnderBudget`: ``my_pick``, the pipeline to run under ``budget_hours`` per million images (ties within
    one validation error go to the cheaper), read off
@@ -15,45 +16,112 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
-from .. import data, wildlife
+from .. import wildlife
 from ..checks import (Incorrect, NotAttempted, Problem, ____, bind_exercises,  # noqa: F401  (re-exported for the lab)
                       check_function)
 
-__all__ = ["AutoShare", "BoxToNormalised", "EXERCISES", "LeakFreeSplit", "PickUnderBudget", "____", "bind_exercises"]
+__all__ = ["AutoShare", "BoxToNormalised", "EXERCISES", "PickUnderBudget", "VisitGroups", "____", "bind_exercises"]
 
 
-class LeakFreeSplit(Problem):
-    vars = ("my_train", "my_val")
-    hints = ("Frames a few minutes apart at one station show the same animal: which helper groups them?",
-             "`wildlife.event_split(table, seed=seed)` keeps each event on one side; so does "
-             "`data.group_split(wildlife.with_groups(table, wildlife.event_groups(table)))` for classes with 2+ events.")
-    solution_code = "my_train, my_val = wildlife.event_split(species, val_fraction=0.25, seed=seed)"
-    correct_message = ("no visit is on both sides, so the val score measures new visits, which is what a deployed "
-                       "camera sends.")
+def _partition(labels) -> set[frozenset[int]]:
+    """Which frames share a label, whatever the labels are called."""
+    groups: dict = {}
+    for i, g in enumerate(labels):
+        groups.setdefault(g, set()).add(i)
+    return {frozenset(v) for v in groups.values()}
 
-    def verify(self, my_train, my_val):
-        for name, t in (("my_train", my_train), ("my_val", my_val)):
-            if not isinstance(t, data.ImageTable):
-                raise Incorrect(f"`{name}` should be an ImageTable (what data.load_dataset and the split helpers "
-                                f"return), got {type(t).__name__}.")
-        n = len(my_train) + len(my_val)
-        if len(my_val) < 0.1 * n or len(my_train) < 0.5 * n:
-            raise Incorrect(f"train has {len(my_train)} and val {len(my_val)} images: keep about a quarter for val "
-                            "(at least 10%), or the score rests on a handful of frames.")
-        shared = sorted({str(p) for p in my_train.paths} & {str(p) for p in my_val.paths})
-        if shared:
-            raise Incorrect(f"{len(shared)} file(s) are in both train and val, e.g. {shared[0]}.")
-        leaks = wildlife.shared_events(my_train, my_val)
-        if leaks:
-            raise Incorrect(f"{len(leaks)} event(s) have frames on both sides, e.g. {leaks[0]}: the model is scored "
-                            "on near-copies of frames it trained on (a random split does this; so does grouping by "
-                            "the minute when a visit lasts several minutes). Group by event.")
-        seen = np.isin(my_val.labels, np.unique(my_train.labels))
-        if seen.mean() < 0.8:
-            raise Incorrect(f"only {seen.mean():.0%} of val images belong to a class that train has; a class never "
-                            "trained on cannot be predicted. Stratify by class while grouping.")
+
+def _visits(stations, times, gap_minutes, *, chain=True, by_station=True, windows=False):
+    """The right grouping (chain=True, by_station=True) and the usual wrong ones, to recognise a learner's answer."""
+    times = pd.to_datetime(pd.Series(list(times)), errors="coerce")
+    where = list(stations) if by_station else ["all"] * len(times)
+    out = [f"alone:{i}" for i in range(len(times))]
+    frame = pd.DataFrame({"s": where, "t": times}).dropna(subset=["t"]).sort_values("t", kind="stable")
+    for st, g in frame.groupby("s"):
+        event, anchor = 0, None
+        for i, t in zip(g.index, g["t"]):
+            if windows:
+                out[i] = f"{st}#{int(t.timestamp() // (gap_minutes * 60))}"
+                continue
+            if anchor is not None and (t - anchor).total_seconds() > gap_minutes * 60:
+                event += 1
+                anchor = t
+            anchor = t if chain or anchor is None else anchor
+            out[i] = f"{st}#{event}"
+    return out
+
+
+class VisitGroups(Problem):
+    vars = ("visit_groups",)
+    hints = ("Work station by station, in time order: a frame joins the visit of the frame *just before it* at the "
+             "same station when it is at most `gap_minutes` later; otherwise it starts a new visit.",
+             "`pd.DataFrame({'station': stations, 'time': pd.to_datetime(pd.Series(times))})`, drop the rows "
+             "without a time (each of those frames is its own group), `sort_values('time')`, `groupby('station')`, "
+             "then walk each station's frames comparing each time with the previous one.")
+    solution_code = ("def visit_groups(stations, times, gap_minutes):\n"
+                     "    frame = pd.DataFrame({'station': list(stations), 'time': pd.to_datetime(pd.Series(list(times)))})\n"
+                     "    out = [f'alone:{i}' for i in range(len(frame))]        # no time: a group of its own\n"
+                     "    for station, g in frame.dropna(subset=['time']).sort_values('time').groupby('station'):\n"
+                     "        visit, last = 0, None\n"
+                     "        for i, t in zip(g.index, g['time']):\n"
+                     "            if last is not None and (t - last).total_seconds() > gap_minutes * 60:\n"
+                     "                visit += 1\n"
+                     "            out[i], last = f'{station}#{visit}', t\n"
+                     "    return out")
+    correct_message = ("frames chained at one station are one visit, however long the visit lasts: that is the unit a "
+                       "split must keep whole so that val holds only visits the model has never seen.")
+
+    T = staticmethod(lambda hm: pd.Timestamp(f"2024-05-01 {hm}"))
+    CASES = (  # stations, times, gap_minutes
+        (["A", "A", "A", "A"], ["17:47", "17:48", "17:49", "18:30"], 5),              # a troop over 3 minutes
+        (["A"] * 6, ["10:00", "10:04", "10:08", "10:12", "10:16", "11:00"], 5),          # a 16-minute chain
+        (["A", "B", "A", "B"], ["09:00", "09:00", "09:02", "09:30"], 5),                 # two cameras at once
+        (["B", "B", "B", "A", "A"], ["12:09", "12:01", "12:05", "12:06", "12:04"], 5),   # not in time order
+        (["A", "A", "A", "A"], ["06:02", "06:04", "06:06", "06:08"], 3),                 # across a window edge
+        (["A", "A", "A", "A"], ["08:00", None, "08:01", None], 5),                       # frames without a time
+    )
+
+    def _case(self, stations, times):
+        return list(stations), [self.T(t) if t else pd.NaT for t in times]
+
+    def verify(self, visit_groups):
+        check_function(visit_groups, "visit_groups", "visit_groups(stations, times, gap_minutes) -> a label per frame")
+        for stations, raw, gap in self.CASES:
+            st, times = self._case(stations, raw)
+            try:
+                got = visit_groups(list(st), list(times), gap)
+            except Exception as e:  # noqa: BLE001 - report the learner's error, not ours
+                raise Incorrect(f"visit_groups raised {type(e).__name__}: {e} for stations {stations}, times "
+                                f"{raw}.") from None
+            if got is None:
+                raise Incorrect("visit_groups returned None: did you forget a `return` statement?")
+            got = [str(g) for g in np.asarray(got, dtype=object).ravel()]
+            if len(got) != len(st):
+                raise Incorrect(f"{len(st)} frames need {len(st)} labels, got {len(got)}.")
+            if _partition(got) != _partition(_visits(st, times, gap)):
+                raise Incorrect(self._why(got, st, times, gap, stations, raw))
         return None
+
+    @staticmethod
+    def _why(got, st, times, gap, stations, raw) -> str:
+        case = f"stations {stations}, times {[t or 'no time' for t in raw]}, gap {gap} min: "
+        mine = _partition(got)
+        if mine == _partition(_visits(st, times, gap, chain=False)):
+            return case + ("you measure the gap from a visit's *first* frame; a visit lasting longer than the gap in "
+                           "short steps is still one visit. Compare each frame with the previous one (a chain).")
+        if mine == _partition(_visits(st, times, gap, windows=True)):
+            return case + ("fixed time windows cut a visit in two when it crosses a window's edge. Chain frames: "
+                           "each joins the previous frame's visit when it is at most the gap later.")
+        if mine == _partition(_visits(st, times, gap, by_station=False)):
+            return case + "two cameras firing at the same time saw two visits: group station by station."
+        nat = [i for i, t in enumerate(times) if pd.isna(t)]
+        if nat and any(len(g & set(nat)) and len(g) > 1 for g in mine):
+            return case + ("a frame without a time cannot be chained to anything: give each such frame a group of "
+                           "its own.")
+        return case + (f"expected the groups {sorted(sorted(g) for g in _partition(_visits(st, times, gap)))} (frame "
+                       f"positions), got {sorted(sorted(g) for g in mine)}. Did you sort by time within a station?")
 
 
 class AutoShare(Problem):
@@ -172,4 +240,4 @@ class BoxToNormalised(Problem):
         return None
 
 
-EXERCISES = [LeakFreeSplit, AutoShare, PickUnderBudget, BoxToNormalised]
+EXERCISES = [VisitGroups, AutoShare, PickUnderBudget, BoxToNormalised]

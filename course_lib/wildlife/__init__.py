@@ -14,14 +14,19 @@ What lab 04 needs beyond the general modules:
 - pretrained against scratch on equal terms (the same optimiser steps, the same BatchNorm treatment):
   :func:`train_arm`, :func:`compare_on_splits` over event splits, with the :func:`majority_accuracy` floor;
 - the little-compute answer: :func:`pipeline_latency`, :func:`hours_per_million`, :func:`pick_pipeline`;
-- a browser of predictions and errors: :func:`browse_predictions`.
+- a browser of predictions and errors: :func:`browse_predictions`;
+- the compute budget as a control (:mod:`.budget`): :class:`MeasuredCosts`, :func:`route_costs`,
+  :func:`route_for_budget`, :func:`budget_panel`, with the published figures it uses as estimates in
+  :data:`PUBLISHED`;
+- when the detector route wins (:mod:`.scenes`): real frames made small or paired in one picture,
+  :func:`small_animal_test`, :func:`two_animal_test`.
 
 The COCO Camera Traps loader for the full data sets is in :mod:`course_lib.cct`. Used in: 04.
 
 The parts, all re-exported here (use ``wildlife.<name>``): :mod:`.frames` (boxes, crops, drawing, frame kinds, the
 long tail), :mod:`.splits` (stations, times, events, event splits, grouped CV, baselines), :mod:`.arms` (the trained
 arms and their comparison), :mod:`.metrics`, :mod:`.detectors` (COCO detectors, stand-ins, crops) and
-:mod:`.pipeline` (latency, cost, the pipeline to pick, the prediction browser).
+:mod:`.pipeline` (latency, cost, the pipeline to pick, the prediction browser), :mod:`.budget` and :mod:`.scenes`.
 """
 from __future__ import annotations
 
@@ -36,6 +41,9 @@ from .detectors import (DetectorSpec, DETECTORS, COCO_ANIMALS, COCO_VEHICLES, de
                         detect, standin_detections, write_crops, imagenet_probability)
 from .pipeline import (GPU_ASSUMPTIONS, unlabeled_paths, hours_per_million, pipeline_latency,
                        pick_pipeline, browse_predictions)
+from .budget import (DEVICES, PUBLISHED, MeasuredCosts, gpu_speedups, route_costs, route_for_budget, winner,
+                     draw_budget, budget_panel)
+from .scenes import save_images, paste, small_animal_test, summarise_small, animal_pairs, two_animal_test
 
 __all__ = ["EMPTY", "parse_boxes", "format_boxes", "table_boxes", "to_pixels", "crop_box", "draw_boxes", "show_frames",
            "frame_kinds", "long_tail", "stations", "capture_times", "event_groups", "with_groups", "shared_events",
@@ -45,4 +53,6 @@ __all__ = ["EMPTY", "parse_boxes", "format_boxes", "table_boxes", "to_pixels", "
            "multilabel_metrics", "count_metrics", "clopper_pearson", "DetectorSpec", "DETECTORS", "COCO_ANIMALS",
            "COCO_VEHICLES", "detector_status", "load_detector", "coco_kind", "detect", "standin_detections",
            "write_crops", "imagenet_probability", "GPU_ASSUMPTIONS", "unlabeled_paths", "hours_per_million",
-           "pipeline_latency", "pick_pipeline", "browse_predictions"]
+           "pipeline_latency", "pick_pipeline", "browse_predictions", "DEVICES", "PUBLISHED", "MeasuredCosts",
+           "gpu_speedups", "route_costs", "route_for_budget", "winner", "draw_budget", "budget_panel", "save_images",
+           "paste", "small_animal_test", "summarise_small", "animal_pairs", "two_animal_test"]
