@@ -334,6 +334,7 @@ def test_top_patches_on_the_real_network(lite0, tiny_table, small_transform):
     assert record["k"] == 3 and record["units_per_stage"] == 2 and list(record["stages"]) == stages
     assert all(0 <= p.min() and p.max() <= 1 for p in rows["patch"])
     fig = probing.plot_top_patches(rows)
+    assert len(fig.axes) == len(stages) and fig.axes[0].get_ylabel().startswith("blocks.1\nfield 19 px")
     assert fig._suptitle.get_text().startswith("Top-3 patches of 2 units per stage")
     matplotlib.pyplot.close(fig)
     with pytest.raises(CourseLibError, match="transform"):
@@ -564,6 +565,33 @@ def test_lab_settings_and_bookkeeping(lab):
     x = conf["probe"][XRAY_MORE]
     assert set(x) == {probing.PRETRAINED, probing.RANDOM, "raw pixels 16x16", "aspect ratio"}
     assert all(c["n"] == 15 for c in (x[probing.PRETRAINED]["bn2"], x[probing.RANDOM]["bn2"], x["aspect ratio"]))
+
+
+PATCH_STAGES = ["blocks.0", "blocks.1", "blocks.2", "blocks.3", "bn2"]
+
+
+def test_top_patches_record(lab):
+    """Section 2, top patches: 3 units (chosen by peak) x top-4 photos for 5 stages on 48 ant and bee photos. Text: in
+    the first two rows the fields are small, further down they grow to tens of pixels and then past the image, and
+    the last row shows whole photos."""
+    rec = lab["top_patches"]
+    assert (rec["how"], rec["n_images"], rec["k"], rec["units_per_stage"]) == ("peak", 48, 4, 3)
+    st = rec["stages"]
+    assert set(st) == set(PATCH_STAGES)
+    sizes = [st[s]["rf_size"] for s in PATCH_STAGES]
+    assert sizes == sorted(set(sizes)) and [st[s]["stride"] for s in PATCH_STAGES] == [2, 4, 8, 16, 32]
+    assert max(sizes[:2]) < 20 and 20 <= st["blocks.2"]["rf_size"] < 100
+    assert st["bn2"]["rf_size"] > lab["input_size"] and st["bn2"]["mean_patch_px"] == lab["input_size"]
+    assert all(len(set(st[s]["units"])) == 3 for s in PATCH_STAGES)
+
+
+def test_top_patches_figure_is_drawn(run_lab, lab):
+    """The executed lab shows the top-patches grid (an image output of the cell that draws it)."""
+    import json
+
+    cells = json.loads(open(run_lab(LAB)["executed"]).read())["cells"]
+    cell = next(c for c in cells if c["cell_type"] == "code" and "plot_top_patches" in "".join(c["source"]))
+    assert any("image/png" in o.get("data", {}) for o in cell["outputs"])
 
 
 def test_stage_shape_claims(lab):

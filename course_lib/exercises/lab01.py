@@ -317,8 +317,8 @@ class ReferencesOnNearDomain(Problem):
                        "evidence of transfer")
         else:
             reading = "a cheap reference comes as close as on the X-rays: the score alone is no evidence of transfer"
-        return (f"pretrained final stage {_pct(final)}; references: {listed}. The strongest, {strongest}, is "
-                f"{100 * want:.1f} points behind: {reading}. Run the cheap references next to a score before you "
+        return (f"pretrained final stage {_pct(final)}; references: {listed}. It leads the strongest reference "
+                f"({strongest}) by {100 * want:.1f} points: {reading}. Run the cheap references next to a score before you "
                 "believe it, on every data set.")
 
 

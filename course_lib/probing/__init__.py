@@ -31,7 +31,7 @@ from .layers import (COLUMNS, PRETRAINED, RANDOM, aspect_ratio_feature, best_sta
 from .maps import (feature_map_panel, feature_maps, input_image, plot_feature_map, plot_predictions,
                    plot_stage_overview, top5_table)
 from .patches import (PATCH_COLUMNS, choose_units, field_box, patch_record, patch_summary, plot_top_patches,
-                      receptive_field, top_patches)
+                      receptive_field, receptive_fields, top_patches)
 from .plots import COLORS, plot_layerwise
 
 __all__ = [
@@ -40,7 +40,8 @@ __all__ = [
     "field_box", "filter_stats", "filter_tiles", "first_conv", "input_image", "layerwise_probe", "majority_fraction",
     "one_blas_thread", "paired_comparison", "paired_folds", "patch_record", "patch_summary", "plot_feature_map",
     "plot_filters", "plot_layerwise", "plot_predictions", "plot_stage_overview", "plot_top_patches", "probe_scores",
-    "random_init_model", "raw_pixel_features", "receptive_field", "record_comparison", "reference", "reference_probe",
-    "results_dict", "split_sizes", "stage_depths", "stage_feature_matrices", "stage_shapes", "stage_widths",
-    "summarize", "summary_table", "top5_table", "top_patches", "transfer_vs_references", "verdict_line",
+    "random_init_model", "raw_pixel_features", "receptive_field", "receptive_fields", "record_comparison",
+    "reference", "reference_probe", "results_dict", "split_sizes", "stage_depths", "stage_feature_matrices",
+    "stage_shapes", "stage_widths", "summarize", "summary_table", "top5_table", "top_patches",
+    "transfer_vs_references", "verdict_line",
 ]

@@ -4,7 +4,7 @@ images, cropped under each position's receptive field, and a grid of them (what 
 A stage's output position (y, x) depends only on a square of input pixels, its *receptive field*: rows
 ``stride * y + offset`` to ``stride * y + offset + size - 1`` (the same for columns), where `stride` is how many
 input pixels separate neighbouring positions and `offset` is negative when the field starts in the padding.
-:func:`receptive_field` measures `size`, `stride` and `offset` empirically (which input rows carry a gradient to one
+:func:`receptive_fields` measures `size`, `stride` and `offset` empirically (which input rows carry a gradient to one
 position of the stage), so it needs no table of kernels and paddings; :func:`field_box` clips a field to the image.
 """
 from __future__ import annotations
@@ -26,37 +26,45 @@ PATCH_COLUMNS = ["stage", "unit", "rank", "image", "y", "x", "top", "left", "bot
                  "rf_size", "stride", "patch"]
 
 
-def receptive_field(model: nn.Module, stage: str, input_size: int = 224, width: int = 32, draws: int = 2,
-                    max_length: int = 4096) -> dict[str, int]:
-    """``{"size", "stride", "offset"}`` of `stage`'s receptive field in input pixels, measured on random inputs.
+def receptive_fields(model: nn.Module, stages: Sequence[str], input_size: int = 224, width: int = 32,
+                     draws: int = 2, max_length: int = 4096) -> dict[str, dict[str, int]]:
+    """For each stage, ``{"size", "stride", "offset"}`` of its receptive field in input pixels, measured on random
+    inputs.
 
     A tall, narrow random input (`width` columns, so it is cheap) goes through the network; the input rows that get
-    a gradient from the middle row of the stage's output are its receptive field. The input is made taller (a
-    multiple of `input_size`, so every layer pads the same way) until that field lies inside it. Rows and columns
-    are assumed alike (square kernels, equal strides). Union over `draws` random images, so that a unit that is
-    silent for one input does not shrink the field.
+    a gradient from the middle row of a stage's output are its receptive field. The input is made taller (a
+    multiple of `input_size`, so every layer pads the same way) until every stage's field lies inside it. Rows and
+    columns are assumed alike (square kernels, equal strides). Union over `draws` random images, so that a unit
+    that is silent for one input does not shrink the field.
     """
+    fields: dict[str, dict[str, int]] = {}
     was_training = model.training
     model.eval()
     try:
         length = input_size
-        while True:
+        while len(fields) < len(stages):
+            todo = [s for s in stages if s not in fields]
             x = torch.randn(draws, 3, length, width, requires_grad=True)
-            with capture_outputs(model, [stage]) as out:
+            with capture_outputs(model, todo) as out:
                 model(x)
-            m = out[stage]
-            h = m.shape[-2]
-            y = h // 2
-            (grad,) = torch.autograd.grad(m[:, :, y].sum(), x)
-            rows = torch.nonzero(grad.abs().sum(dim=(0, 1, 3))).flatten()
-            lo, hi = int(rows.min()), int(rows.max())
-            if (lo > 0 and hi < length - 1) or length >= max_length:
-                break
+            for stage in todo:
+                h = out[stage].shape[-2]
+                (grad,) = torch.autograd.grad(out[stage][:, :, h // 2].sum(), x, retain_graph=True)
+                rows = torch.nonzero(grad.abs().sum(dim=(0, 1, 3))).flatten()
+                lo, hi = int(rows.min()), int(rows.max())
+                if (lo > 0 and hi < length - 1) or 2 * length > max_length:
+                    stride = length // h
+                    fields[stage] = {"size": hi - lo + 1, "stride": stride, "offset": lo - stride * (h // 2)}
             length *= 2
     finally:
         model.train(was_training)
-    stride = length // h
-    return {"size": hi - lo + 1, "stride": stride, "offset": lo - stride * y}
+    return fields
+
+
+def receptive_field(model: nn.Module, stage: str, input_size: int = 224, **kwargs) -> dict[str, int]:
+    """``{"size", "stride", "offset"}`` of one stage's receptive field (:func:`receptive_fields`): position ``y``
+    sees input rows ``stride * y + offset`` to ``stride * y + offset + size - 1``, and the same columns."""
+    return receptive_fields(model, [stage], input_size, **kwargs)[stage]
 
 
 def field_box(y: int, x: int, field: dict[str, int], height: int, width: int) -> tuple[int, int, int, int]:
@@ -112,10 +120,10 @@ def top_patches(model: nn.Module, images, stages: Sequence[str], units_per_stage
     with torch.inference_mode(), capture_outputs(model, list(stages)) as out:
         model(x)
     shown = np.stack([input_image(x[i:i + 1], transform) for i in range(len(x))])
+    fields = receptive_fields(model, stages, input_size=x.shape[-2])
     rows = []
     for stage in stages:
-        maps = out[stage].float()
-        field = receptive_field(model, stage, input_size=x.shape[-2])
+        maps, field = out[stage].float(), fields[stage]
         w = maps.shape[-1]
         for unit in choose_units(maps, units_per_stage, how):
             peak, where = maps[:, unit].flatten(1).max(dim=1)
@@ -157,29 +165,49 @@ def patch_record(patches: pd.DataFrame) -> dict:
             "stages": stages}
 
 
-def plot_top_patches(patches: pd.DataFrame, tile: float = 0.9, title: str | None = None):
-    """A grid: one row per stage, for each unit its top-k patches left to right (strongest first), each patch drawn
-    at the same size whatever its pixels, with the stage's receptive field and stride in the row's label."""
+def _tile(patch: np.ndarray, px: int) -> np.ndarray:
+    """A patch scaled to fit a `px` square (pixels kept sharp when enlarged a lot), centred on white."""
+    from PIL import Image
+
+    h, w = patch.shape[:2]
+    scale = px / max(h, w)
+    img = Image.fromarray((np.clip(patch, 0, 1) * 255).astype(np.uint8))
+    img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                     Image.NEAREST if scale >= 3 else Image.BICUBIC)
+    out = np.ones((px, px, 3))
+    top, left = (px - img.height) // 2, (px - img.width) // 2
+    out[top:top + img.height, left:left + img.width] = np.asarray(img) / 255.0
+    return out
+
+
+def plot_top_patches(patches: pd.DataFrame, tile_px: int = 64, title: str | None = None):
+    """A grid: one row per stage, for each unit its top-k patches left to right (strongest first), each patch scaled
+    to the same square (a patch cut at the image's border keeps its shape), with the stage's receptive field and
+    stride in the row's label. One image per row, so it draws fast."""
     stages = list(dict.fromkeys(patches["stage"]))
-    units = patches.groupby("stage", sort=False)["unit"].unique()
     k = int(patches["rank"].max()) + 1
-    n_units = max(len(u) for u in units)
-    ncols = n_units * (k + 1) - 1
-    fig, axes = plt.subplots(len(stages), ncols, figsize=(tile * ncols + 1.2, tile * len(stages) + 1.0),
+    units = {s: list(dict.fromkeys(patches.loc[patches["stage"] == s, "unit"])) for s in stages}
+    n_units, gap = max(len(u) for u in units.values()), tile_px // 2
+    width = n_units * (k * (tile_px + 2) + gap) - gap
+    fig, axes = plt.subplots(len(stages), 1, figsize=(width / 80 + 1.4, len(stages) * (tile_px / 80 + 0.3) + 0.6),
                              squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for r, stage in enumerate(stages):
+    for ax, stage in zip(axes[:, 0], stages):
+        sheet = np.ones((tile_px, width, 3))
         rows = patches[patches["stage"] == stage]
-        first = rows.iloc[0]
         for j, unit in enumerate(units[stage]):
+            x0 = j * (k * (tile_px + 2) + gap)
             for one in rows[rows["unit"] == unit].itertuples():
-                ax = axes[r, j * (k + 1) + one.rank]
-                ax.imshow(one.patch, interpolation="nearest" if one.patch.shape[0] < 24 else "antialiased")
-                if one.rank == 0:
-                    ax.set_title(f"unit {unit}", fontsize=7, loc="left")
-        axes[r, 0].text(-0.15, 0.5, f"{stage}\nfield {first.rf_size} px\nstride {first.stride}",
-                        transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=8)
+                x = x0 + one.rank * (tile_px + 2)
+                sheet[:, x:x + tile_px] = _tile(one.patch, tile_px)
+            ax.text(x0, -3, f"unit {unit}", fontsize=7, va="bottom")
+        first = rows.iloc[0]
+        ax.imshow(sheet, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_ylabel(f"{stage}\nfield {first.rf_size} px\nstride {first.stride}", rotation=0, ha="right",
+                      va="center", fontsize=8)
     fig.suptitle(title or f"Top-{k} patches of {n_units} units per stage (input side at the top)", fontsize=10)
-    fig.tight_layout(rect=(0.06, 0, 1, 1))
+    fig.tight_layout()
     return fig
