@@ -244,6 +244,103 @@ def test_transfer_vs_references_pairs_every_reference_on_the_same_splits(lite0, 
     assert len(a) == len(b) == 4
 
 
+# ----------------------------------------------------------------------------- probing/patches
+def _tiny_net(*layers):
+    """A linear conv net with all-one weights: every input pixel in a position's field reaches it with a gradient."""
+    import torch
+
+    net = torch.nn.Sequential(*layers).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(1.0) if p.ndim > 1 else p.zero_()
+    return net
+
+
+def _three_convs():
+    from torch import nn
+
+    return _tiny_net(nn.Conv2d(3, 2, 3, padding=1), nn.Conv2d(2, 2, 3, stride=2, padding=1),
+                     nn.Conv2d(2, 2, 3, stride=2, padding=1))
+
+
+def test_receptive_field_matches_the_arithmetic():
+    """size grows by (k - 1) x stride so far, stride multiplies, the offset moves by -padding x stride so far."""
+    from torch import nn
+
+    net = _three_convs()
+    want = {"0": (3, 1, -1), "1": (5, 2, -2), "2": (9, 4, -4)}
+    for stage, (size, stride, offset) in want.items():
+        assert probing.receptive_field(net, stage, input_size=32) == {"size": size, "stride": stride,
+                                                                       "offset": offset}
+    pooled = _tiny_net(nn.Conv2d(3, 2, 5, stride=2, padding=2), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3, padding=1))
+    # conv 5/2/pad 2: 5, 2, -2; max-pool 2/2: 5 + 1 x 2 = 7, 4, -2; conv 3/1/pad 1: 7 + 2 x 4 = 15, 4, -2 - 1 x 4
+    assert probing.receptive_field(pooled, "2", input_size=32) == {"size": 15, "stride": 4, "offset": -6}
+
+
+def test_receptive_field_grows_past_a_small_input():
+    """A field larger than the input is measured on a taller input, not cut to the image."""
+    net = _three_convs()
+    assert probing.receptive_field(net, "2", input_size=8)["size"] == 9
+
+
+def test_field_box_clips_to_the_image():
+    field = {"size": 9, "stride": 4, "offset": -4}
+    assert probing.field_box(3, 5, field, 32, 32) == (8, 16, 17, 25)
+    assert probing.field_box(0, 7, field, 32, 30) == (0, 24, 5, 30)
+
+
+def test_top_patches_find_a_bright_spot_under_its_field():
+    import torch
+
+    net = _three_convs()
+    x = torch.zeros(3, 3, 32, 32)
+    for i, (r, c, value) in enumerate(((12, 20, 0.5), (8, 8, 1.0), (24, 4, 0.25))):
+        x[i, :, r, c] = value
+    rows = probing.top_patches(net, x, ["2"], units_per_stage=1, k=2)
+    assert list(rows.columns) == probing.PATCH_COLUMNS and len(rows) == 2
+    first, second = rows.iloc[0], rows.iloc[1]
+    assert (first["image"], first["y"], first["x"]) == (1, 2, 2)           # the brightest spot, at (8, 8) = 4 x (2, 2)
+    assert (first["top"], first["left"], first["bottom"], first["right"]) == (4, 4, 13, 13)
+    assert (second["image"], second["y"], second["x"]) == (0, 3, 5)        # (12, 20) = 4 x (3, 5)
+    patch = second["patch"]
+    assert patch.shape == (9, 9, 3) and patch[4, 4, 0] == pytest.approx(0.5) and patch.sum() == pytest.approx(1.5)
+    assert (first["rf_size"], first["stride"]) == (9, 4) and first["activation"] > second["activation"]
+
+
+def test_choose_units():
+    import torch
+
+    maps = torch.zeros(2, 4, 3, 3)
+    maps[:, 0] = 1.0                  # busy everywhere: the highest mean
+    maps[:, 1, 0, 0] = 5.0            # one hard peak: the highest peak
+    maps[:, 2] = 0.5
+    assert probing.choose_units(maps, 1, "mean") == [0] and probing.choose_units(maps, 1, "peak") == [1]
+    assert probing.choose_units(maps, 2, "spread") == [0, 3]
+    with pytest.raises(CourseLibError, match="'mean', 'peak' or 'spread'"):
+        probing.choose_units(maps, 1, "random")
+
+
+def test_top_patches_on_the_real_network(lite0, tiny_table, small_transform):
+    stages = ["blocks.1", "blocks.2", "bn2"]
+    rows = probing.top_patches(lite0, tiny_table, stages, units_per_stage=2, k=3, transform=small_transform)
+    assert len(rows) == 3 * 2 * 3 and list(dict.fromkeys(rows["stage"])) == stages
+    assert rows.groupby(["stage", "unit"]).size().eq(3).all()
+    assert rows.groupby(["stage", "unit"])["image"].nunique().eq(3).all()   # one patch per image
+    summary = probing.patch_summary(rows, tiny_table.labels)
+    assert summary["rf_size"].is_monotonic_increasing and summary["stride"].tolist() == [4, 8, 32]
+    assert summary["class_purity"].between(0.5, 1).all()
+    assert (summary["mean_patch_px"] <= 64).all() and summary.loc["bn2", "mean_patch_px"] == 64
+    record = probing.patch_record(rows)
+    assert record["k"] == 3 and record["units_per_stage"] == 2 and list(record["stages"]) == stages
+    assert all(0 <= p.min() and p.max() <= 1 for p in rows["patch"])
+    fig = probing.plot_top_patches(rows)
+    assert len(fig.axes) == len(stages) and fig.axes[0].get_ylabel().startswith("blocks.1\nfield 19 px")
+    assert fig._suptitle.get_text().startswith("Top-3 patches of 2 units per stage")
+    matplotlib.pyplot.close(fig)
+    with pytest.raises(CourseLibError, match="transform"):
+        probing.top_patches(lite0, tiny_table, stages)
+
+
 # ----------------------------------------------------------------------------- exercises
 def _lab_summary():
     """A summary shaped like the lab's: eurosat best at blocks.3, hymenoptera best at bn2, random best at blocks.1."""
@@ -272,7 +369,7 @@ def test_exercises_are_not_attempted_with_blanks():
     ns = {}
     qs = _bind(ns)
     ns.update(best_stage_eurosat=lab01.____, frozen_model=lab01.____, n_trainable=lab01.____, X_stage=lab01.____,
-              acc_stage=lab01.____, xray_lesson=lab01.____)
+              acc_stage=lab01.____, aspect_acc=lab01.____, transfer_margin=lab01.____)
     assert [q.outcome().status for q in qs] == ["not attempted"] * 4
 
 
@@ -373,16 +470,68 @@ def test_q3_runs_the_solution_for_real(lite0, tiny_table, small_transform):
     _bind(ns)[2].assert_check_passed()
 
 
-def test_q4_shortcut_lesson():
-    summary, _ = _lab_summary()
-    ns = {"summary": summary, "xray_lesson": "shortcut"}
+def _q4_namespace(shared_datasets):
+    """The lab's names Q4 reads: a summary with hymenoptera's pretrained, random-init and raw-pixel rows, and the
+    real hymenoptera table (the check measures the aspect-ratio probe on it itself)."""
+    summary, stages = _lab_summary()
+    extra = []
+    for depth, stage in enumerate(stages):
+        extra += [dict(dataset="hymenoptera", features=probing.RANDOM, stage=stage, depth=depth, seed=0, fold=f,
+                       accuracy=0.6, n_images=397) for f in range(2)]
+    extra += [dict(dataset="hymenoptera", features="raw pixels 16x16", stage="", depth=math.nan, seed=0, fold=f,
+                   accuracy=0.66, n_images=397) for f in range(2)]
+    summary = probing.summarize(pd.concat([pd.DataFrame(extra, columns=probing.COLUMNS),
+                                           _summary_rows(summary)], ignore_index=True))
+    table = data.load_dataset("hymenoptera")
+    aspect = probing.reference_probe(probing.aspect_ratio_feature(table), table, "aspect ratio", seeds=[0],
+                                     n_splits=5)["accuracy"].mean()
+    return {"summary": summary, "tables": {"hymenoptera": table}, "seeds": [0], "n_splits": 5}, float(aspect)
+
+
+def _summary_rows(summary):
+    """A summary turned back into rows (two folds at mean ± 0.01), so more rows can be added and re-summarised."""
+    return pd.DataFrame([dict(dataset=r.dataset, features=r.features, stage=r.stage, depth=r.depth, seed=0, fold=f,
+                              accuracy=r.mean + d, n_images=100) for r in summary.itertuples()
+                         for f, d in enumerate((-0.01, 0.01))], columns=probing.COLUMNS)
+
+
+def test_q4_references_on_the_near_domain(shared_datasets):
+    ns, aspect = _q4_namespace(shared_datasets)
+    final = float(probing.curve(ns["summary"], "hymenoptera")["mean"].iloc[-1])
+    right = final - max(0.6, 0.66, aspect)
+    assert aspect < 0.6   # photo shape says nothing about ants vs bees: raw pixels are the strongest reference
     q4 = _bind(ns)[3]
+    ns.update(aspect_acc=aspect, transfer_margin=right)
     q4.assert_check_passed()
-    assert "raw pixels 16x16 96.0%" in q4.last.message and "aspect ratio 80.0%" in q4.last.message
-    for wrong, words in (("transfer", "not evidence of transfer"), ("overfit", "held-out"), ("pneumonia", "one of")):
-        ns["xray_lesson"] = wrong
+    assert "raw pixels 16x16" in q4.last.message and "evidence of transfer" in q4.last.message
+    cases = ((dict(aspect_acc=100 * aspect), "percentage"), (dict(aspect_acc={"mean": aspect}), "one number"),
+             (dict(aspect_acc=0.8), "xray_normal_vs_pneumonia"), (dict(aspect_acc=aspect + 0.2), "measures"),
+             (dict(transfer_margin=final - aspect), "aspect ratio"),
+             (dict(transfer_margin=final - 0.6), "random init"),
+             (dict(transfer_margin=100 * right), "percentage points"), (dict(transfer_margin=-right), "sign"),
+             (dict(transfer_margin="big"), "a number"))
+    for change, words in cases:
+        ns.update(aspect_acc=aspect, transfer_margin=right)
+        ns.update(change)
         q4.assert_check_failed()
-        assert words in q4.last.message
+        assert words in q4.last.message, (change, q4.last.message)
+    ns.pop("tables")
+    ns.update(aspect_acc=aspect, transfer_margin=right)
+    assert q4.outcome().status == "not attempted" and "tables" in q4.last.message
+
+
+def test_q4_names_the_best_stage_mistake(shared_datasets):
+    ns, aspect = _q4_namespace(shared_datasets)
+    summary = ns["summary"]
+    summary.loc[(summary.dataset == "hymenoptera") & (summary.features == probing.PRETRAINED)
+                & (summary.stage == "blocks.5"), "mean"] = 0.99
+    final = float(probing.curve(summary, "hymenoptera")["mean"].iloc[-1])
+    ns.update(aspect_acc=aspect, transfer_margin=0.99 - 0.66)
+    q4 = _bind(ns)[3]
+    q4.assert_check_failed()
+    assert "best pretrained stage" in q4.last.message
+    ns["transfer_margin"] = final - 0.66
+    q4.assert_check_passed()
 
 
 # ----------------------------------------------------------------------------- the lab's claims
@@ -416,6 +565,33 @@ def test_lab_settings_and_bookkeeping(lab):
     x = conf["probe"][XRAY_MORE]
     assert set(x) == {probing.PRETRAINED, probing.RANDOM, "raw pixels 16x16", "aspect ratio"}
     assert all(c["n"] == 15 for c in (x[probing.PRETRAINED]["bn2"], x[probing.RANDOM]["bn2"], x["aspect ratio"]))
+
+
+PATCH_STAGES = ["blocks.0", "blocks.1", "blocks.2", "blocks.3", "bn2"]
+
+
+def test_top_patches_record(lab):
+    """Section 2, top patches: 3 units (chosen by peak) x top-4 photos for 5 stages on 48 ant and bee photos. Text: in
+    the first two rows the fields are small, further down they grow to tens of pixels and then past the image, and
+    the last row shows whole photos."""
+    rec = lab["top_patches"]
+    assert (rec["how"], rec["n_images"], rec["k"], rec["units_per_stage"]) == ("peak", 48, 4, 3)
+    st = rec["stages"]
+    assert set(st) == set(PATCH_STAGES)
+    sizes = [st[s]["rf_size"] for s in PATCH_STAGES]
+    assert sizes == sorted(set(sizes)) and [st[s]["stride"] for s in PATCH_STAGES] == [2, 4, 8, 16, 32]
+    assert max(sizes[:2]) < 20 and 20 <= st["blocks.2"]["rf_size"] < 100
+    assert st["bn2"]["rf_size"] > lab["input_size"] and st["bn2"]["mean_patch_px"] == lab["input_size"]
+    assert all(len(set(st[s]["units"])) == 3 for s in PATCH_STAGES)
+
+
+def test_top_patches_figure_is_drawn(run_lab, lab):
+    """The executed lab shows the top-patches grid (an image output of the cell that draws it)."""
+    import json
+
+    cells = json.loads(open(run_lab(LAB)["executed"]).read())["cells"]
+    cell = next(c for c in cells if c["cell_type"] == "code" and "plot_top_patches" in "".join(c["source"]))
+    assert any("image/png" in o.get("data", {}) for o in cell["outputs"])
 
 
 def test_stage_shape_claims(lab):

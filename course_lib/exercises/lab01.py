@@ -9,7 +9,9 @@ In the lab: ``from course_lib.exercises.lab01 import *`` then ``bind_exercises(g
    number of parameters that still train.
 3. :class:`ProbeOneStage`: ``X_stage``, the EuroSAT features after ``blocks.4``, and ``acc_stage``, their
    cross-validated probe accuracy, compared with the lab's features ``feats`` and its ``summary``.
-4. :class:`ShortcutLesson`: ``xray_lesson``, what the high NORMAL vs PNEUMONIA score shows.
+4. :class:`ReferencesOnNearDomain`: the X-ray section's shortcut test on ants vs bees, which the lab did not run:
+   ``aspect_acc``, the aspect-ratio probe's accuracy there, and ``transfer_margin``, how far the pretrained final
+   stage leads the strongest cheap reference (random init, raw pixels, aspect ratio).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from torch import nn
 from .. import models, probing
 from ..checks import Incorrect, NotAttempted, Problem, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
 
-__all__ = ["BestStageFarDomain", "EXERCISES", "FreezeUpToStage", "ProbeOneStage", "ShortcutLesson", "____",
+__all__ = ["BestStageFarDomain", "EXERCISES", "FreezeUpToStage", "ProbeOneStage", "ReferencesOnNearDomain", "____",
            "bind_exercises"]
 
 
@@ -237,54 +239,87 @@ class ProbeOneStage(Problem):
                 "A stage's pooled output is a ready-made feature vector: no training of the network needed.")
 
 
-class ShortcutLesson(Problem):
-    """What a high score on NORMAL vs PNEUMONIA shows, given the references the lab measured."""
+class ReferencesOnNearDomain(Problem):
+    """Run the X-ray section's shortcut test on a data set the lab did not run it on: ants vs bees."""
 
-    vars = ("xray_lesson",)
-    dataset = "xray_normal_vs_pneumonia"
-    choices = {
-        "transfer": "ImageNet features transfer well to chest X-rays",
-        "shortcut": "cues unrelated to the disease separate the classes, so the score is no evidence of transfer",
-        "overfit": "the probe overfits the 120 images",
-    }
-    answer = "shortcut"
-    hints = ("Compare the pretrained curve with the references measured on the same folds: random init, raw pixels "
-             "and the image's aspect ratio.",
-             "If a model that never learned anything about lungs, or one number about the scan's shape, scores "
-             "nearly as high, what does the pretrained score tell you about transfer?")
-    solution_code = "xray_lesson = 'shortcut'"
+    vars = ("aspect_acc", "transfer_margin")
+    dataset = "hymenoptera"
+    tolerance = 0.03
+    hints = ("`probing.aspect_ratio_feature(tables['hymenoptera'])` is one number per photo; "
+             "`probing.reference_probe(X, table, 'aspect ratio', seeds=seeds, n_splits=n_splits)` cross-validates a "
+             "probe on it and returns one row per fold: average its 'accuracy'.",
+             "The cheap references on hymenoptera are the random-init final stage and the raw pixels (both in "
+             "`summary`, e.g. `facts['hymenoptera']`) and your aspect ratio. Subtract the *largest* of the three "
+             "from the pretrained final stage: a lead over the weakest reference proves little.")
+    solution_code = ("hym = tables['hymenoptera']\n"
+                     "aspect_rows = probing.reference_probe(probing.aspect_ratio_feature(hym), hym, 'aspect ratio',\n"
+                     "                                      seeds=seeds, n_splits=n_splits)\n"
+                     "aspect_acc = aspect_rows['accuracy'].mean()\n"
+                     "f = facts['hymenoptera']\n"
+                     "transfer_margin = f['final'] - max(f['final_random'], f['raw_pixels'], aspect_acc)")
 
-    def _numbers(self) -> str:
-        summary = self.namespace.get("summary")
-        if summary is None:
-            return ""
-        parts = []
+    def _references(self) -> dict[str, float]:
+        summary = _lab_value(self, "summary", "the layer-wise probe table")
+        table = _lab_value(self, "tables", "the lab's data sets")[self.dataset]
+        seeds = self.namespace.get("seeds", [self.namespace.get("seed", 0)])
+        rows = probing.reference_probe(probing.aspect_ratio_feature(table), table, "aspect ratio", seeds=seeds,
+                                       n_splits=self.namespace.get("n_splits", 5))
+        raw = sorted(k for k in set(summary.loc[summary["dataset"] == self.dataset, "features"])
+                     if k.startswith("raw pixels"))
+        random_final = probing.curve(summary, self.dataset, probing.RANDOM)["mean"].iloc[-1]
+        refs = {"random init, final stage": float(random_final), "aspect ratio": float(rows["accuracy"].mean())}
+        refs.update({kind: probing.reference(summary, self.dataset, kind)["mean"] for kind in raw})
+        return refs
+
+    def _check_aspect(self, acc, want: float, summary) -> None:
+        if isinstance(acc, (dict, str)) or not np.isscalar(acc):
+            raise Incorrect(f"`aspect_acc` should be one number, the mean of the folds' 'accuracy', got "
+                            f"{type(acc).__name__}.")
+        acc = float(acc)
+        if 1 < acc <= 100:
+            raise Incorrect(f"`aspect_acc` = {acc:g} looks like a percentage; give it as a fraction (0..1).")
+        if abs(acc - want) <= self.tolerance:
+            return
+        xray = [r for r in summary.itertuples() if r.features == "aspect ratio" and abs(r.mean - acc) < 1e-6]
+        if xray:
+            raise Incorrect(f"{_pct(acc)} is the aspect-ratio probe on {xray[0].dataset}, read from `summary`; "
+                            f"run it on the {self.dataset} photos (tables[{self.dataset!r}]).")
+        raise Incorrect(f"`aspect_acc` = {_pct(acc)}, but the aspect-ratio probe on {self.dataset} with the lab's "
+                        f"seeds and {self.namespace.get('n_splits', 5)} folds measures {_pct(want)}.")
+
+    def verify(self, aspect_acc, transfer_margin):
+        summary = _lab_value(self, "summary", "the layer-wise probe table")
+        refs = self._references()
+        self._check_aspect(aspect_acc, refs["aspect ratio"], summary)
+        pre = probing.curve(summary, self.dataset)["mean"]
+        final, best = float(pre.iloc[-1]), float(pre.max())
+        strongest = max(refs, key=refs.get)
+        want = final - refs[strongest]
         try:
-            c = probing.curve(summary, self.dataset)
-            parts.append(f"pretrained, final stage {_pct(c['mean'].iloc[-1])}")
-            r = probing.curve(summary, self.dataset, probing.RANDOM)
-            parts.append(f"random init, final stage {_pct(r['mean'].iloc[-1])}")
-        except Exception:  # noqa: BLE001 - a partial summary still gets a message
-            pass
-        for kind in sorted(set(summary.loc[summary["dataset"] == self.dataset, "features"])):
-            if kind.startswith("raw pixels") or kind == "aspect ratio":
-                parts.append(f"{kind} {_pct(probing.reference(summary, self.dataset, kind)['mean'])}")
-        return " (measured here: " + "; ".join(parts) + ")" if parts else ""
+            got = float(transfer_margin)
+        except (TypeError, ValueError):
+            raise Incorrect(f"`transfer_margin` should be a number, got {type(transfer_margin).__name__}.") from None
+        if abs(got - want) > self.tolerance:
+            if abs(got - 100 * want) <= 100 * self.tolerance:
+                why = "that is in percentage points; give it as a fraction, like the accuracies."
+            elif abs(got + want) <= self.tolerance:
+                why = "the sign is reversed: pretrained minus the reference."
+            elif abs(got - (best - refs[strongest])) <= self.tolerance < abs(best - final):
+                why = "that uses the best pretrained stage; compare the final stage, what a transferred head reads."
+            else:
+                weaker = [k for k in refs if k != strongest and abs(got - (final - refs[k])) <= self.tolerance]
+                why = (f"that is the lead over {weaker[0]} ({_pct(refs[weaker[0]])}), not the strongest reference"
+                       if weaker else "pretrained final stage minus the largest of the three references")
+            raise Incorrect(f"`transfer_margin` = {got:.3f}, expected {want:.3f}: {why}.")
+        listed = "; ".join(f"{k} {_pct(v)}" for k, v in refs.items())
+        if want > 0.05:
+            reading = ("no cheap reference comes close, so here, unlike on the X-rays, the pretrained score is "
+                       "evidence of transfer")
+        else:
+            reading = "a cheap reference comes as close as on the X-rays: the score alone is no evidence of transfer"
+        return (f"pretrained final stage {_pct(final)}; references: {listed}. It leads the strongest reference "
+                f"({strongest}) by {100 * want:.1f} points: {reading}. Run the cheap references next to a score before you "
+                "believe it, on every data set.")
 
-    def verify(self, xray_lesson):
-        if xray_lesson not in self.choices:
-            raise Incorrect(f"`xray_lesson` must be one of {list(self.choices)}, got {xray_lesson!r}.")
-        numbers = self._numbers()
-        if xray_lesson == "transfer":
-            raise Incorrect("a high score is not evidence of transfer: random weights and raw pixels score about "
-                            f"as high, or higher, on the same folds{numbers}. Transfer means pretrained features beat "
-                            "those references, as on eurosat.")
-        if xray_lesson == "overfit":
-            raise Incorrect("the accuracy is measured on held-out folds, so overfitting would lower it, not raise it"
-                            f"{numbers}. Look at what else scores that high.")
-        return ("right: NORMAL and PNEUMONIA scans differ in shape and exposure, and any features, even random ones or "
-                f"16 x 16 pixels, pick that up{numbers}. Before crediting transfer, beat the cheap references, and "
-                "ask what else the classes differ in (here: the scanner and the aspect ratio).")
 
-
-EXERCISES = [BestStageFarDomain, FreezeUpToStage, ProbeOneStage, ShortcutLesson]
+EXERCISES = [BestStageFarDomain, FreezeUpToStage, ProbeOneStage, ReferencesOnNearDomain]

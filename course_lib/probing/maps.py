@@ -19,7 +19,7 @@ def _input(path, transform) -> torch.Tensor:
     return transform(data.open_image(path)).unsqueeze(0)
 
 
-def _display(x: torch.Tensor, transform) -> np.ndarray:
+def input_image(x: torch.Tensor, transform) -> np.ndarray:
     """The transformed input as the network sees it, un-normalised for display."""
     norm = next((t for t in getattr(transform, "transforms", []) if hasattr(t, "mean") and hasattr(t, "std")), None)
     mean = torch.as_tensor(norm.mean if norm else 0.0, dtype=torch.float32).reshape(-1)
@@ -41,7 +41,7 @@ def plot_stage_overview(model: nn.Module, path, transform, stages: Sequence[str]
     x = _input(path, transform)
     maps = models.stage_features(model, x, stages)
     fig, axes = plt.subplots(1, len(stages) + 1, figsize=(1.7 * (len(stages) + 1), 2.3))
-    axes[0].imshow(_display(x, transform))
+    axes[0].imshow(input_image(x, transform))
     axes[0].set_title(f"input\n{x.shape[-1]}x{x.shape[-2]} px", fontsize=8)
     for ax, s in zip(axes[1:], stages):
         m = maps[s][0].float().numpy()
@@ -66,7 +66,7 @@ def plot_feature_map(model: nn.Module, path, transform, stage: str, channel: int
     fig = plt.figure(figsize=(11, 3.4))
     grid = fig.add_gridspec(2, 2 + (n_grid + 1) // 2, width_ratios=[2, 2.4] + [1] * ((n_grid + 1) // 2))
     a = fig.add_subplot(grid[:, 0])
-    a.imshow(_display(x, transform))
+    a.imshow(input_image(x, transform))
     a.set_title(f"input, {x.shape[-1]} px", fontsize=9)
     b = fig.add_subplot(grid[:, 1])
     im = b.imshow(m[channel], cmap="magma")
