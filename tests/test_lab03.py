@@ -13,6 +13,7 @@ from course_lib.checks import ____
 from course_lib.exercises import lab03
 
 LAB = "03_model_comparison"
+ENSEMBLE_VERDICTS = {"hymenoptera": "inconclusive", "eurosat": "inconclusive"}    # as section 4b's text reads them
 
 
 def bound(cls, **names):
@@ -404,6 +405,40 @@ def test_lab03_start_small_statements(results, ledger):
     assert -0.07 < ss["eurosat"]["power"] < -0.03                              # "below about -5 points"
     lite2 = t[t["model"] == "tf_efficientnet_lite2"]
     assert (lite2["gmacs_vs_lite0"].round(1) == 1.5).all()                     # "about 1.5x the multiply-adds"
+
+
+def test_lab03_ensemble_statements(results, ledger):
+    """Section 4b: per data set, the Lite0 + Lite1 ensemble against Lite2 on the start-small folds, recorded with a
+    paired verdict; the ensemble's latency is the sum of its two measured members, printed beside Lite2's."""
+    from course_lib import claims
+
+    t = pd.DataFrame(results["ensemble"])
+    ss = pd.DataFrame(results["start_small"])
+    assert set(t["data"]) == {"hymenoptera", "eurosat"} and len(t) == 8 and (t["px"] == 128).all()
+    ens = {e["details"]["data"]: e for e in ledger if e["claim"] == "ensemble_equal_latency"}
+    assert set(ens) == {"hymenoptera", "eurosat"}
+    for name, e in ens.items():
+        part = t[t["data"] == name].set_index("model")
+        lites = ss[ss["data"] == name].set_index("model")
+        assert e["design"] == "splits" and len(e["a"]) == len(e["b"]) == 5
+        assert (e["n_eval"], e["n_train"]) == (lites["n_eval"].iloc[0], lites["n_train"].iloc[0])
+        # the single model's probe is section 4's, fold by fold; the members' too
+        start_small = next(x for x in ledger if x["claim"] == "start_small" and x["note"].startswith(name))
+        assert e["b"] == pytest.approx(start_small["a"])
+        for m in ("Lite0", "Lite1", "Lite2"):
+            assert part.loc[m, "probe_acc"] == pytest.approx(lites.loc[f"tf_efficientnet_{m.lower()}", "probe_acc"])
+        assert np.mean(e["a"]) == pytest.approx(part.loc["Lite0 + Lite1", "probe_acc"])
+        # latency: the median over repeats of the two members' summed measured latencies, beside Lite2's
+        d = e["details"]
+        assert d["ensemble_ms"] == pytest.approx(part.loc["Lite0 + Lite1", "ms_bs1"])
+        assert d["single_ms"] == pytest.approx(lites.loc["tf_efficientnet_lite2", "ms_bs1"])
+        assert d["latency_ratio"] == pytest.approx(d["ensemble_ms"] / d["single_ms"])
+        again = claims.paired_verdict(e["a"], e["b"], design="splits", n_eval=e["n_eval"], n_train=e["n_train"])
+        assert again.verdict == e["verdict"]
+        assert 0 < e["diff"] < 0.05 and e["low"] < 0          # "above Lite2 on average, by a few points at most"
+        gmacs = lites["gmacs"]                                 # "together more multiply-adds than Lite2"
+        assert gmacs["tf_efficientnet_lite0"] + gmacs["tf_efficientnet_lite1"] > gmacs["tf_efficientnet_lite2"]
+    assert {k: e["verdict"] for k, e in ens.items()} == ENSEMBLE_VERDICTS
 
 
 def test_lab03_transferability_statements(results):
