@@ -13,6 +13,7 @@ from course_lib.checks import ____
 from course_lib.exercises import lab03
 
 LAB = "03_model_comparison"
+ENSEMBLE_VERDICTS = {"hymenoptera": "inconclusive", "eurosat": "inconclusive"}    # as section 4b's text reads them
 
 
 def bound(cls, **names):
@@ -159,20 +160,116 @@ def test_q3_rejects_spearman_pearson_and_misaligned_candidates(tables):
 
 
 # ----------------------------------------------------------------------------- Q4 first step
-def test_q4_accepts_feature_extraction_and_explains_the_others():
-    lab03.FirstStep({"first_step": "feature extraction"}).assert_check_passed()
-    for wrong, reason in [("fine-tune the whole network", "350 images"), ("train from scratch", "random-init"),
-                          ("fine-tuning", "must be one of")]:
-        q = lab03.FirstStep({"first_step": wrong})
-        q.assert_check_failed()
-        assert reason in q.last.message
+@pytest.fixture()
+def compat():
+    """Section 6's table, shaped as the lab builds it: X-rays where raw pixels tie the best, EuroSAT where a mid stage
+    is within 2 points of the best (pooled) and the random network far below."""
+    rows = []
+    for data, acc in {"chest_xray": {"blocks.2": 0.80, "blocks.3": 0.83, "blocks.4": 0.87, "pooled": 0.83,
+                                     "random": 0.90, "raw": 0.90},
+                      "eurosat": {"blocks.2": 0.70, "blocks.3": 0.78, "blocks.4": 0.81, "pooled": 0.82,
+                                  "random": 0.55, "raw": 0.45}}.items():
+        for layer in ("blocks.2", "blocks.3", "blocks.4", "pooled"):
+            rows.append({"data": data, "features": "ImageNet Lite0", "layer": layer, "val_acc": acc[layer]})
+        rows.append({"data": data, "features": "random-init Lite0", "layer": "pooled", "val_acc": acc["random"]})
+        rows.append({"data": data, "features": "raw pixels 16x16", "layer": "-", "val_acc": acc["raw"]})
+    return pd.DataFrame(rows)
 
 
-def test_exercises_are_bound_as_q1_to_q4():
+def test_q4_accepts_the_cheapest_option_near_the_best_and_the_solution(compat):
+    right = {"chest_xray": "raw pixels 16x16", "eurosat": "Lite0 blocks.4"}
+    assert lab03.first_step_answers(compat) == {k: {v} for k, v in right.items()}
+    lab03.FirstStep({"first_step": right, "compat": compat}).assert_check_passed()
+    ns = solution_namespace(lab03.FirstStep, compat=compat)
+    assert ns["first_step"] == right
+    lab03.FirstStep(ns).assert_check_passed()
+
+
+@pytest.mark.parametrize("answer,reason", [
+    ("feature extraction", "does not say which features"),                                  # the old, guessable answer
+    ({"chest_xray": "raw pixels 16x16"}, "one option per data set"),
+    ({"chest_xray": "raw pixels 16x16", "eurosat": "Lite0 pooled"}, "most accurate, but accuracy alone"),
+    ({"chest_xray": "random-init Lite0", "eurosat": "Lite0 blocks.4"}, "'raw pixels 16x16' (0.900) is too"),
+    ({"chest_xray": "Lite0 pooled", "eurosat": "Lite0 blocks.4"}, "more than 2 points below"),  # ImageNet by habit
+    ({"chest_xray": "raw pixels 16x16", "eurosat": "Lite0 blocks.3"}, "more than 2 points below"),
+    ({"chest_xray": "raw pixels", "eurosat": "Lite0 blocks.4"}, "not an option"),
+])
+def test_q4_rejects_typical_wrong_answers_with_the_measured_reason(compat, answer, reason):
+    q = lab03.FirstStep({"first_step": answer, "compat": compat})
+    q.assert_check_failed()
+    assert reason in q.last.message
+
+
+def test_q4_equal_costs_tie():
+    """Pooled and random-init Lite0 cost the same network: when both qualify and nothing cheaper does, either is right."""
+    t = pd.DataFrame([{"data": "d", "features": "ImageNet Lite0", "layer": "blocks.2", "val_acc": 0.5},
+                      {"data": "d", "features": "ImageNet Lite0", "layer": "pooled", "val_acc": 0.9},
+                      {"data": "d", "features": "random-init Lite0", "layer": "pooled", "val_acc": 0.89},
+                      {"data": "d", "features": "raw pixels 16x16", "layer": "-", "val_acc": 0.4}])
+    for pick in ("Lite0 pooled", "random-init Lite0"):
+        lab03.FirstStep({"first_step": {"d": pick}, "compat": t}).assert_check_passed()
+
+
+# ----------------------------------------------------------------------------- Q5 reconcile the figures
+def test_q5_the_stored_sources_trace_each_quote_to_exactly_one_origin():
+    from course_lib import recommend
+
+    table = recommend.figure_origins()
+    found = {q.label: recommend.quote_origins(q, table) for q in recommend.TEXT_QUOTES}
+    assert found == {"ResNet-50 76.2%": ["resnet50/torchvision V1 (older docs)"],
+                     "Inception-v3 78.8%": ["inception_v3/paper"],
+                     "MobileNet 17 MB": ["mobilenet_v1/keras float32 weights"]}
+    assert table.loc["resnet50/torchvision V1 (older docs)", "value"] == pytest.approx(76.15)
+    assert table.loc["resnet50/torchvision V1 (meta)", "value"] == pytest.approx(76.13)     # same weights, 76.1
+    assert table.loc["inception_v3/paper", "crop_px"] == 299
+    assert table.loc["mobilenet_v2/float32 weights counted here", "value"] == pytest.approx(14.02, abs=0.01)
+
+
+def test_q5_accepts_the_origins_and_the_solution():
+    from course_lib import recommend
+
+    right = {"ResNet-50 76.2%": "resnet50/torchvision V1 (older docs)", "Inception-v3 78.8%": "inception_v3/paper",
+             "MobileNet 17 MB": "mobilenet_v1/keras float32 weights"}
+    q = lab03.Reconcile({"origins": right})
+    q.assert_check_passed()
+    assert "IMAGENET1K_V1, 224 px crop" in q.last.message and "299 px crop" in q.last.message
+    ns = solution_namespace(lab03.Reconcile)
+    assert ns["origins"] == right and ns["table"] is not None and recommend.TEXT_QUOTES
+    lab03.Reconcile(ns).assert_check_passed()
+
+
+@pytest.mark.parametrize("key,value,reason", [
+    ("ResNet-50 76.2%", "resnet50/torchvision V1 (meta)", "rounds to 76.1"),     # right weights, wrong evaluation
+    ("ResNet-50 76.2%", "resnet50/torchvision V2 (meta)", "newer training recipe"),
+    ("ResNet-50 76.2%", "resnet50/keras", "Caffe release"),
+    ("Inception-v3 78.8%", "inception_v3/keras", "more than the 0.05"),
+    ("Inception-v3 78.8%", "inception_v3/torchvision V1 (meta)", "-1.51 from the quote"),
+    ("MobileNet 17 MB", "mobilenet_v1/keras file", "Keras' file"),
+    ("MobileNet 17 MB", "mobilenet_v2/float32 weights counted here", "more than the 0.5"),
+    ("MobileNet 17 MB", "resnet50/keras", "is a top1 figure of resnet50"),
+    ("MobileNet 17 MB", 17.2, "not its value"),
+    ("MobileNet 17 MB", "MobileNet v1", "not a row"),
+])
+def test_q5_rejects_typical_wrong_origins_and_says_why(key, value, reason):
+    right = {"ResNet-50 76.2%": "resnet50/torchvision V1 (older docs)", "Inception-v3 78.8%": "inception_v3/paper",
+             "MobileNet 17 MB": "mobilenet_v1/keras float32 weights"}
+    q = lab03.Reconcile({"origins": {**right, key: value}})
+    q.assert_check_failed()
+    assert reason in q.last.message
+
+
+def test_q5_needs_all_three_quotes():
+    q = lab03.Reconcile({"origins": {"ResNet-50 76.2%": "resnet50/torchvision V1 (older docs)"}})
+    q.assert_check_failed()
+    assert "should be a dict with the keys" in q.last.message
+    assert lab03.Reconcile({"origins": ____}).outcome().status == "not attempted"
+
+
+def test_exercises_are_bound_as_q1_to_q5():
     ns: dict = {}
     bound_ = lab03.bind_exercises(ns, lab03.EXERCISES)
-    assert [type(b).__name__ for b in bound_] == ["ParetoFront", "NCEByHand", "TauOfLogME", "FirstStep"]
-    assert ns["q4"] is bound_[3]
+    assert [type(b).__name__ for b in bound_] == ["ParetoFront", "NCEByHand", "TauOfLogME", "FirstStep", "Reconcile"]
+    assert ns["q4"] is bound_[3] and ns["q5"] is bound_[4]
 
 
 # ----------------------------------------------------------------------------- the lab's statements
@@ -308,6 +405,40 @@ def test_lab03_start_small_statements(results, ledger):
     assert -0.07 < ss["eurosat"]["power"] < -0.03                              # "below about -5 points"
     lite2 = t[t["model"] == "tf_efficientnet_lite2"]
     assert (lite2["gmacs_vs_lite0"].round(1) == 1.5).all()                     # "about 1.5x the multiply-adds"
+
+
+def test_lab03_ensemble_statements(results, ledger):
+    """Section 4b: per data set, the Lite0 + Lite1 ensemble against Lite2 on the start-small folds, recorded with a
+    paired verdict; the ensemble's latency is the sum of its two measured members, printed beside Lite2's."""
+    from course_lib import claims
+
+    t = pd.DataFrame(results["ensemble"])
+    ss = pd.DataFrame(results["start_small"])
+    assert set(t["data"]) == {"hymenoptera", "eurosat"} and len(t) == 8 and (t["px"] == 128).all()
+    ens = {e["details"]["data"]: e for e in ledger if e["claim"] == "ensemble_equal_latency"}
+    assert set(ens) == {"hymenoptera", "eurosat"}
+    for name, e in ens.items():
+        part = t[t["data"] == name].set_index("model")
+        lites = ss[ss["data"] == name].set_index("model")
+        assert e["design"] == "splits" and len(e["a"]) == len(e["b"]) == 5
+        assert (e["n_eval"], e["n_train"]) == (lites["n_eval"].iloc[0], lites["n_train"].iloc[0])
+        # the single model's probe is section 4's, fold by fold; the members' too
+        start_small = next(x for x in ledger if x["claim"] == "start_small" and x["note"].startswith(name))
+        assert e["b"] == pytest.approx(start_small["a"])
+        for m in ("Lite0", "Lite1", "Lite2"):
+            assert part.loc[m, "probe_acc"] == pytest.approx(lites.loc[f"tf_efficientnet_{m.lower()}", "probe_acc"])
+        assert np.mean(e["a"]) == pytest.approx(part.loc["Lite0 + Lite1", "probe_acc"])
+        # latency: the median over repeats of the two members' summed measured latencies, beside Lite2's
+        d = e["details"]
+        assert d["ensemble_ms"] == pytest.approx(part.loc["Lite0 + Lite1", "ms_bs1"])
+        assert d["single_ms"] == pytest.approx(lites.loc["tf_efficientnet_lite2", "ms_bs1"])
+        assert d["latency_ratio"] == pytest.approx(d["ensemble_ms"] / d["single_ms"])
+        again = claims.paired_verdict(e["a"], e["b"], design="splits", n_eval=e["n_eval"], n_train=e["n_train"])
+        assert again.verdict == e["verdict"]
+        assert 0 < e["diff"] < 0.05 and e["low"] < 0          # "above Lite2 on average, by a few points at most"
+        gmacs = lites["gmacs"]                                 # "together more multiply-adds than Lite2"
+        assert gmacs["tf_efficientnet_lite0"] + gmacs["tf_efficientnet_lite1"] > gmacs["tf_efficientnet_lite2"]
+    assert {k: e["verdict"] for k, e in ens.items()} == ENSEMBLE_VERDICTS
 
 
 def test_lab03_transferability_statements(results):

@@ -8,7 +8,10 @@ In the lab: ``from course_lib.exercises.lab03 import *`` then ``bind_exercises(g
 2. :class:`NCEByHand`: ``def my_nce(source_labels, target_labels)``, negative conditional entropy, checked on cases.
 3. :class:`TauOfLogME`: ``tau_logme``, Kendall's tau between LogME and the accuracy after fine-tuning, from the
    lab's own ``scores`` and ``truth`` tables (hymenoptera).
-4. :class:`FirstStep`: ``first_step``, how to start with 35 satellite images per class and a CPU.
+4. :class:`FirstStep`: ``first_step``, per far-domain data set, the features to try first: the cheapest option of
+   section 6's measured ``compat`` table within 2 points of the best (it differs between the two data sets).
+5. :class:`Reconcile`: ``origins``, three figures the course texts quote (ResNet-50 76.2%, Inception-v3 78.8%,
+   MobileNet 17 MB) traced to the weights, version and crop they belong to, among ``recommend.figure_origins()``.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from .. import recommend, transfer
 from ..checks import (ChoiceProblem, Incorrect, NotAttempted, Problem, ____, bind_exercises,  # noqa: F401  (re-exported)
                       check_function)
 
-__all__ = ["EXERCISES", "FirstStep", "NCEByHand", "ParetoFront", "TauOfLogME", "____", "bind_exercises"]
+__all__ = ["EXERCISES", "FirstStep", "NCEByHand", "ParetoFront", "Reconcile", "TauOfLogME", "____", "bind_exercises"]
 
 
 class ParetoFront(Problem):
@@ -151,22 +154,137 @@ class TauOfLogME(Problem):
         raise Incorrect(f"expected {want:.4f}, got {got:.4f}.")
 
 
-class FirstStep(ChoiceProblem):
-    vars = ("first_step",)
-    choices = ("feature extraction", "fine-tune the whole network", "train from scratch")
-    answer = "feature extraction"
-    why = ("with 35 images per class a linear probe on frozen features is seconds of work and a strong baseline "
-           "(section 6 measured it on eurosat); fine-tune only if it plateaus. recommend(n_per_class=35, "
-           "domain='far') says the same, and adds: probe several stages.")
-    explanations = {
-        "fine-tune the whole network": ("350 images for millions of weights on a CPU: minutes per epoch and easy "
-                                        "overfitting. Start with the cheap, strong baseline and fine-tune only if "
-                                        "it plateaus."),
-        "train from scratch": ("random-init features probe far below ImageNet ones on eurosat (section 6: about "
-                               "half the accuracy with 35 images per class): far from ImageNet is not useless."),
+# The options of section 6's `compat` table, cheapest first: raw pixels need no network, a cut network costs less the
+# earlier it stops, and the random-init network costs what the whole pretrained one does.
+FIRST_STEP_COST = {"raw pixels 16x16": 0, "Lite0 blocks.2": 1, "Lite0 blocks.3": 2, "Lite0 blocks.4": 3,
+                   "Lite0 blocks.5": 4, "Lite0 blocks.6": 5, "Lite0 pooled": 6, "random-init Lite0": 6}
+FIRST_STEP_SLACK = 0.02   # "no more than 2 points below the best"
+
+
+def first_step_options(compat) -> dict[str, dict[str, float]]:
+    """Validation accuracy per data set and option, named as the question names them."""
+    out: dict[str, dict[str, float]] = {}
+    for r in compat.itertuples():
+        option = {"ImageNet Lite0": f"Lite0 {r.layer}"}.get(r.features, r.features)
+        out.setdefault(r.data, {})[option] = float(r.val_acc)
+    return out
+
+
+def first_step_answers(compat) -> dict[str, set[str]]:
+    """Per data set, the cheapest options within FIRST_STEP_SLACK of the best (a set: equal costs tie)."""
+    out = {}
+    for data, acc in first_step_options(compat).items():
+        ok = [o for o, a in acc.items() if a >= max(acc.values()) - FIRST_STEP_SLACK - 1e-9]
+        cheapest = min(FIRST_STEP_COST[o] for o in ok)
+        out[data] = {o for o in ok if FIRST_STEP_COST[o] == cheapest}
+    return out
+
+
+class FirstStep(Problem):
+    """What to run first on each far-domain task, decided by section 6's measured table and a stated rule (the
+    cheapest option within 2 points of the best), not by a rule of thumb."""
+    vars = ("first_step", "compat")
+    hints = ("For each data set, find the best validation accuracy in `compat`, keep the options no more than 0.02 "
+             "below it, and take the cheapest of those (the cost order is in the question).",
+             "In pandas: `compat[compat.data == name]`; ImageNet rows are named 'Lite0 ' + layer, "
+             "the others by their `features` column.")
+    solution_code = ("COST = ['raw pixels 16x16', 'Lite0 blocks.2', 'Lite0 blocks.3', 'Lite0 blocks.4', 'Lite0 blocks.5',\n"
+                     "        'Lite0 blocks.6', 'Lite0 pooled', 'random-init Lite0']   # cheapest first\n"
+                     "first_step = {}\n"
+                     "for name, part in compat.groupby('data'):\n"
+                     "    acc = {('Lite0 ' + r.layer if r.features == 'ImageNet Lite0' else r.features): r.val_acc\n"
+                     "           for r in part.itertuples()}\n"
+                     "    ok = [o for o, a in acc.items() if a >= max(acc.values()) - 0.02 - 1e-9]\n"
+                     "    first_step[name] = min(ok, key=COST.index)")
+
+    def verify(self, first_step, compat):
+        options, want = first_step_options(compat), first_step_answers(compat)
+        if not isinstance(first_step, dict) or set(first_step) != set(options):
+            raise Incorrect(f"`first_step` should be a dict with one option per data set, keys {sorted(options)}; "
+                            f"got {first_step!r}. A strategy name alone ('feature extraction') does not say which "
+                            "features: the measurement does.")
+        for data, got in first_step.items():
+            acc = options[data]
+            if got not in acc:
+                raise Incorrect(f"{data}: {got!r} is not an option; pick one of {sorted(acc, key=FIRST_STEP_COST.get)}.")
+            best = max(acc, key=acc.get)
+            if got in want[data]:
+                continue
+            if acc[got] < acc[best] - FIRST_STEP_SLACK - 1e-9:
+                raise Incorrect(f"{data}: {got!r} measured {acc[got]:.3f}, more than 2 points below the best option "
+                                f"({best!r}, {acc[best]:.3f}).")
+            cheaper = min(want[data], key=FIRST_STEP_COST.get)
+            why = " It is the most accurate, but accuracy alone is not the rule." if got == best else ""
+            raise Incorrect(f"{data}: {got!r} ({acc[got]:.3f}) is within 2 points of the best, but {cheaper!r} "
+                            f"({acc[cheaper]:.3f}) is too and costs less on a laptop CPU.{why}")
+        return "; ".join(f"{d}: {first_step[d]!r} ({options[d][first_step[d]]:.3f}, best "
+                         f"{max(options[d].values()):.3f})" for d in sorted(first_step)) + (
+            ". Far from ImageNet the first step is still feature extraction, but *which* features (or none at all) "
+            "is a measurement, and it differs from one data set to the next. On a few dozen validation images one "
+            "image moves accuracy by several points: confirm a close call on more data before you deploy it.")
+
+
+class Reconcile(Problem):
+    """Three texts' figures traced to the weights, version and crop they belong to, from the stored sources and the
+    kit's own parameter counts (recommend.figure_origins): the table is data, the matching is the learner's."""
+    vars = ("origins",)
+    hints = ("A figure printed with one decimal ('76.2') is its source's value correctly rounded: within 0.05 of it. "
+             "'17' (no decimal) allows 0.5. Compare each quote with every row of `figure_origins` for the same figure "
+             "and architecture.",
+             "Two rows can hold the same weights evaluated twice (torchvision V1: its metadata and its older docs); "
+             "only one rounds to the quote. For a size, a row may be a file or the float32 weights (parameters x 4 "
+             "bytes); and 'MobileNet' names no version.")
+    solution_code = ("table = recommend.figure_origins()\n"
+                     "origins = {q.label: recommend.quote_origins(q, table)[0] for q in recommend.TEXT_QUOTES}")
+    TYPICAL = {
+        "resnet50/torchvision V1 (meta)": "The right weights (V1), but its metadata's {value:g} rounds to {rounded}: "
+                                          "the quote is another evaluation of the same weights.",
+        "resnet50/torchvision V2 (meta)": "V2 is a newer training recipe for the same architecture: a top-1 belongs "
+                                          "to a set of weights, not to a network.",
+        "resnet50/keras": "{value:g} is Keras' weights (the original Caffe release, converted): the other text's "
+                          "figure; the two texts quote different weights for one architecture.",
+        "inception_v3/keras": "That is a library's evaluation of its own weights; look for the network's authors.",
+        "inception_v3/torchvision V1 (meta)": "That is a library's evaluation of its own weights (a port); look for "
+                                              "the network's authors.",
+        "mobilenet_v1/keras file": "{value:g} MB is Keras' file; the quote is a size of the same weights counted "
+                                   "another way.",
     }
-    hints = ("Which option costs seconds on a CPU and, measured in this lab, already works far from ImageNet?",)
-    solution_code = 'first_step = "feature extraction"'
+    SUMMARY = ("The texts disagree because each quotes other weights or another evaluation: ResNet-50 74.9 (Keras' "
+               "converted Caffe weights) and 76.2 (torchvision's V1 weights) are two sets of weights; Inception-v3 "
+               "77.9 (Keras) and 78.8 (the paper's own network) likewise; and 'MobileNet' without a version names no "
+               "file at all. Quote a figure with its weights, its crop and its source.")
+
+    def verify(self, origins):
+        table = recommend.figure_origins()
+        quotes = {q.label: q for q in recommend.TEXT_QUOTES}
+        if not isinstance(origins, dict) or set(origins) != set(quotes):
+            raise Incorrect(f"`origins` should be a dict with the keys {sorted(quotes)}, each mapped to a row name "
+                            f"(key) of `recommend.figure_origins()`; got {origins!r}.")
+        for label, got in origins.items():
+            self._check_one(quotes[label], got, table)
+        return " ".join(self._explain(quotes[label], origins[label], table) for label in quotes) + " " + self.SUMMARY
+
+    def _check_one(self, q, got, table):
+        if isinstance(got, (int, float)):
+            raise Incorrect(f"{q.label}: give the row's name (its key), not its value ({got!r}).")
+        if got not in table.index:
+            raise Incorrect(f"{q.label}: {got!r} is not a row of `recommend.figure_origins()`.")
+        row = table.loc[got]
+        if row["figure"] != q.figure or row["model"] not in q.models:
+            raise Incorrect(f"{q.label}: {got!r} is a {row['figure']} figure of {row['model']}; the quote is a "
+                            f"{q.figure} figure of {' or '.join(q.models)}.")
+        if got in recommend.quote_origins(q, table):
+            return
+        value = float(row["value"])
+        typical = self.TYPICAL.get(got, "").format(value=value, rounded=f"{value:.{len(q.printed.partition('.')[2])}f}")
+        raise Incorrect(f"{q.label}: {got!r} states {value:g} ({row['weights']}; {row['how']}), {value - q.value:+.2f} "
+                        f"from the quote, more than the {q.tolerance:g} a correct rounding allows. {typical}".strip())
+
+    @staticmethod
+    def _explain(q, key, table):
+        r = table.loc[key]
+        crop = f", {int(r['crop_px'])} px crop" if r["crop_px"] == r["crop_px"] and r["crop_px"] else ""
+        return f"{q.label}: {r['weights']}{crop}, {r['how']} ({r['source']})."
 
 
-EXERCISES = [ParetoFront, NCEByHand, TauOfLogME, FirstStep]
+EXERCISES = [ParetoFront, NCEByHand, TauOfLogME, FirstStep, Reconcile]

@@ -14,7 +14,9 @@
   measurement: lab 03 measures the parts it can (speed here, "start small", transferability).
 
 The parts, all re-exported here (use ``recommend.<name>``): :mod:`.figures` (quoted figures and their sources),
-:mod:`.speed` (timing the zoo, real-time verdicts, "start small"), :mod:`.pareto` (fronts, constraints, the panel)
+:mod:`.speed` (timing the zoo, real-time verdicts, "start small"), :mod:`.origins` (a quoted figure traced to the weights, version and crop it belongs to),
+:mod:`.ensemble` (two small models'
+probes averaged against one larger model's, at their measured latencies), :mod:`.pareto` (fronts, constraints, the panel)
 and :mod:`.advice` (the five questions, the scoring weights, the form).
 
 Used in: 03.
@@ -25,6 +27,9 @@ from .figures import (FIGURES, UNITS, SourceFigures, KERAS_URL, KERAS_APPLICATIO
                       QUOTED_FIGURES, counted_params_m, source_check, weights_difference, explain_differences)
 from .speed import (measure_zoo, REALTIME_CONVNETS, REALTIME_TRANSFORMERS, machine_note, record_realtime,
                     realtime_sentence, macs_per_ms, start_small_table)
+from .origins import (TEXT_QUOTES, TextQuote, TORCHVISION_DOCS_URL, INCEPTION_PAPER_URL, figure_origins,
+                      quote_origins)
+from .ensemble import ENSEMBLE, ensemble_cv, ensemble_latency, ensemble_table, ensemble_sentence
 from .pareto import Constraints, constraint_panel, pareto_front, plot_pareto, shortlist
 from .advice import (TASKS, DOMAINS, COMPUTE, MS_PER_GMAC, OVERHEAD_MS, MOBILE_FAMILIES, REFERENCE_TOP1,
                      ACCURACY_WEIGHT, FAR_ACCURACY_FACTOR, LATENCY_WEIGHT, REALTIME_LATENCY_WEIGHT, MIN_LOG_MS,
@@ -35,7 +40,9 @@ from .advice import (TASKS, DOMAINS, COMPUTE, MS_PER_GMAC, OVERHEAD_MS, MOBILE_F
 __all__ = ["FIGURES", "UNITS", "SourceFigures", "KERAS_URL", "KERAS_APPLICATIONS", "VIT_PAPER", "QuotedFigure",
            "QUOTED_FIGURES", "counted_params_m", "source_check", "weights_difference", "explain_differences",
            "measure_zoo", "REALTIME_CONVNETS", "REALTIME_TRANSFORMERS", "machine_note", "record_realtime",
-           "realtime_sentence", "macs_per_ms", "start_small_table", "pareto_front", "Constraints", "shortlist",
+           "realtime_sentence", "macs_per_ms", "start_small_table", "ENSEMBLE", "ensemble_cv", "ensemble_latency",
+           "ensemble_table", "ensemble_sentence", "TEXT_QUOTES", "TextQuote", "TORCHVISION_DOCS_URL",
+           "INCEPTION_PAPER_URL", "figure_origins", "quote_origins", "pareto_front", "Constraints", "shortlist",
            "plot_pareto", "constraint_panel", "TASKS", "DOMAINS", "COMPUTE", "MS_PER_GMAC", "OVERHEAD_MS",
            "MOBILE_FAMILIES", "REFERENCE_TOP1", "ACCURACY_WEIGHT", "FAR_ACCURACY_FACTOR", "LATENCY_WEIGHT",
            "REALTIME_LATENCY_WEIGHT", "MIN_LOG_MS", "MOBILE_SIZE_WEIGHT", "MIN_LOG_MB", "TINY_PARAMS_WEIGHT",
