@@ -47,12 +47,35 @@ def _fetch_data(args) -> int:
     return 0
 
 
-def _run_notebooks(args) -> int:
-    from .notebooks import run_all
+def _device_line(profile: str, asked: str) -> str:
+    """What the runs will use: the profile, the device and its loader/precision policy (``accel.policy``)."""
+    from . import accel, env
 
-    results = run_all(profile=args.profile, output_dir=args.output_dir)
-    for r in results:
-        print(f"{r['notebook']}: {r['status']} in {r['seconds']:.0f} s")
+    device = env.pick_device()
+    policy = accel.policy(device)
+    return (f"profile {profile} (asked: {asked}); device {device.type}, precision {policy.precision}, "
+            f"{policy.num_workers} loader workers")
+
+
+def _run_notebooks(args) -> int:
+    """Execute every lab in order with one profile (``auto``: full on a CUDA GPU, else fast), printing each as it
+    finishes, then write the claims report from the ledgers those runs wrote (a failed lab's claims read "not
+    measured"). Exit 0 only if every lab ran."""
+    from pathlib import Path
+
+    from . import claims, env, notebooks
+
+    profile = env.profile(args.profile)
+    print(_device_line(profile, args.profile), flush=True)
+    out = Path(args.output_dir)
+    results = []
+    for nb in notebooks.list_notebooks():
+        r = notebooks.run_notebook(nb, out, profile=profile)
+        results.append(r)
+        print(f"{r['notebook']}: {r['status']} in {r['seconds']:.0f} s", flush=True)
+    entries = claims.collect(out)
+    report = claims.write_report(entries, Path(args.claims_out))
+    print(f"claims report ({len(entries)} measurements from {out}): {report}")
     return 0 if all(r["status"] == "ok" for r in results) else 1
 
 
@@ -139,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="build/claims/REPORT.md")
     p.add_argument("--docs", default="", help="also write the committed page (docs/CLAIMS.md) from these ledgers")
     p.set_defaults(fn=_claims)
-    p = sub.add_parser("run-notebooks", help="execute every lab with papermill")
-    p.add_argument("--profile", default="fast", choices=["fast", "full"])
-    p.add_argument("--output-dir", default="build/executed")
+    p = sub.add_parser("run-notebooks", help="execute every lab with papermill, then write the claims report")
+    p.add_argument("--profile", default="fast", choices=["auto", "fast", "full"],
+                   help="auto: full on a CUDA GPU, else fast (COURSE_PROFILE, when set, decides auto)")
+    p.add_argument("--output-dir", default="build/executed", help="executed notebooks, results and claim ledgers")
+    p.add_argument("--claims-out", default="build/claims/REPORT.md", help="the claims report written after the runs")
     p.set_defaults(fn=_run_notebooks)
     p = sub.add_parser("choose", help="choose a pretrained model for a folder of your images; writes a report")
     p.add_argument("folder", help="class sub-folders of images (train/ and val/ above them or not), or a CSV "

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import env
+from . import accel, env
 from ._atomic import atomic_write
 from ._digest import FEATURE_LIBRARIES, library_versions, weights_digest
 from .data import open_image
@@ -71,8 +71,9 @@ def cache_key(model: nn.Module, transform, layers: Sequence[str], paths: Sequenc
     """sha256 over everything that changes the numbers: architecture, the weights' content (every parameter and
     buffer, computed now: a label on the module is not trusted), transform, layers, image bytes, library versions.
 
-    ``extra`` adds what else the caller knows matters; :func:`extract_features` adds the device type and memory
-    format (channels_last changes the float rounding by up to 1e-3). The batch size is left out: on CPU it does
+    ``extra`` adds what else the caller knows matters; :func:`extract_features` adds the device type, the memory
+    format (channels_last changes the float rounding by up to 1e-3) and, under mixed precision, the precision
+    (``accel.precision_key``: float16 features never mix with float32 ones). The batch size is left out: on CPU it does
     not change a single bit of the pooled features (measured for Lite0, batches of 32, 8 and 3).
     """
     return _digest_payload(_key_payload(model, transform, layers, paths, extra))
@@ -147,12 +148,27 @@ def _checked_layers(model: nn.Module, layers: Sequence[str] | str) -> list[str]:
     return layers
 
 
+class _ImageFiles(torch.utils.data.Dataset):
+    """The images at `paths` through `transform`, for a DataLoader (workers decode them on a GPU machine)."""
+
+    def __init__(self, paths: list[Path], transform):
+        self.paths, self.transform = paths, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.transform(open_image(self.paths[i]))
+
+
 def _forward_all(model: nn.Module, paths: list[Path], layers: list[str], transform, batch_size: int,
                  device: torch.device, channels_last: bool, progress: bool) -> dict[str, np.ndarray]:
-    """Run `model` over the images batch by batch and collect each layer's vectors (float32, N x D)."""
+    """Run `model` over the images batch by batch and collect each layer's vectors (float32, N x D).
+
+    Loading, copying and precision follow ``accel.policy(device)``; under autocast the maps are cast to float32
+    before they are pooled, so the cache always holds float32."""
     from tqdm.auto import tqdm
 
-    from .data import open_image
     from .models.core import head_name
     from .models.stages import capture_outputs, to_vectors
 
@@ -162,14 +178,15 @@ def _forward_all(model: nn.Module, paths: list[Path], layers: list[str], transfo
     hooks = [l for l in layers if l != POOLED]
     head = head_name(model)
     out: dict[str, list[np.ndarray]] = {l: [] for l in layers}
+    batches = accel.loader(_ImageFiles(paths, transform), batch_size, device)
     try:
         with torch.inference_mode(), capture_outputs(model, hooks) as maps, capture_outputs(model, [head], pre=True) as pre:
-            for i in tqdm(range(0, len(paths), batch_size), desc=f"features {getattr(model, 'course_name', '')}",
-                          disable=not progress, unit="batch"):
-                batch = torch.stack([transform(open_image(p)) for p in paths[i:i + batch_size]])
-                model(batch.to(device, memory_format=fmt))
+            for batch in tqdm(batches, desc=f"features {getattr(model, 'course_name', '')}", disable=not progress,
+                              unit="batch"):
+                with accel.autocast(device):
+                    model(accel.to_device(batch, device, fmt))
                 for l in hooks:
-                    out[l].append(to_vectors(maps[l]).float().cpu().numpy())
+                    out[l].append(to_vectors(maps[l].float()).cpu().numpy())
                 if POOLED in out:
                     out[POOLED].append(pre[head].flatten(1).float().cpu().numpy())
     finally:
@@ -195,7 +212,8 @@ def extract_features(model: nn.Module, images, labels=None, *, layers: Sequence[
 
     device = torch.device(device) if device else env.pick_device()
     start = time.perf_counter()
-    payload = _key_payload(model, transform, layers, paths, {"device": device.type, "channels_last": bool(channels_last)})
+    payload = _key_payload(model, transform, layers, paths, {"device": device.type, "channels_last": bool(channels_last),
+                                                             **accel.precision_key(device)})
     key = _digest_payload(payload)
     path = _cache_path(key, Path(cache_dir) if cache_dir else None)
     if cache and path.exists():

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import data, env, features, models, train
+from .. import accel, data, env, features, models, train
 from .._atomic import atomic_write
 from ..errors import CourseLibError
 from .names import ALL, STRATEGIES
@@ -162,8 +162,9 @@ def recalibrate_batchnorm(model: nn.Module, dataset, batch_size: int = 64) -> nn
         model.train()
         models.set_frozen_batchnorm_eval(model)
         with torch.no_grad():
-            for x, _ in torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0):
-                model(x.to(device, memory_format=torch.channels_last))
+            for x, _ in accel.loader(dataset, batch_size, device):
+                with accel.autocast(device):
+                    model(accel.to_device(x, device, torch.channels_last))
     finally:
         for m, momentum in zip(bns, momenta):
             m.momentum = momentum
@@ -208,6 +209,7 @@ def _run_cache_path(name: str, task: Task, n_per_class, seed: int, epochs: int, 
            "val": [[str(p) for p in task.val.paths], [int(y) for y in task.val.labels]],
            "transforms": [repr(task.train_transform), repr(task.eval_transform)],
            "n_per_class": n_per_class, "seed": int(seed), "epochs": int(epochs), **settings,
+           **accel.precision_key(env.pick_device()),
            "versions": library_versions(TRAINING_LIBRARIES), "code": _training_code_digest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return env.cache_dir() / "runs" / f"{task.name}-{name}-{digest}.json"

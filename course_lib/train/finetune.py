@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from .. import env, models
+from .. import accel, env, models
 from ..errors import CourseLibError
 from .checkpoint import CHECKPOINT_FORMAT, data_identity, fingerprint, load_checkpoint, restore_rng, rng_states, \
     save_atomic
@@ -104,13 +104,16 @@ class Trainer:
         self.optimizer = make_optimizer(model, lr_head, lr_backbone, weight_decay)
         self.generator = torch.Generator().manual_seed(seed)
         # A last batch of one breaks BatchNorm in train mode (one value per channel); drop it only then.
-        self.loader = DataLoader(train_data, batch_size=batch_size, shuffle=True, generator=self.generator,
-                                 num_workers=0, drop_last=len(train_data) % batch_size == 1 and len(train_data) > 1)
+        # Workers, pinned memory and precision follow accel.policy (CPU: no workers, float32, as always).
+        self.loader = accel.loader(train_data, batch_size, self.device, shuffle=True, generator=self.generator,
+                                   drop_last=len(train_data) % batch_size == 1 and len(train_data) > 1, persistent=True)
+        self.val_loader = None if val_data is None else accel.loader(val_data, batch_size, self.device, persistent=True)
+        self.scaler = accel.grad_scaler(self.device)  # float16 only
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _cosine(epochs * len(self.loader)))
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         settings = dict(epochs=epochs, lr_head=lr_head, lr_backbone=lr_backbone, weight_decay=weight_decay,
                         batch_size=batch_size, seed=seed, label_smoothing=label_smoothing, n_train=len(train_data),
-                        train_data=data_identity(train_data))
+                        train_data=data_identity(train_data), **accel.precision_key(self.device))
         self.fingerprint, self.settings = fingerprint(model, settings)
         self.history: list[dict] = []
         self.resumed_from: int | None = None
@@ -135,6 +138,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         restore_rng(state["rng"], self.generator)
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         self.history, self.resumed_from = list(state["history"]), int(state["epoch"])
         self.start_epoch = len(self.history)
 
@@ -157,32 +162,43 @@ class Trainer:
         """One pass over the training data, the learning rate stepped after every batch: train loss and accuracy."""
         from tqdm.auto import tqdm
 
-        model, optimizer = self.model, self.optimizer
+        model = self.model
         model.train()
         models.set_frozen_batchnorm_eval(model)
         loss_sum, correct, seen = 0.0, 0, 0
         with tqdm(self.loader, desc=f"epoch {epoch}/{self.epochs}", disable=not self.progress, unit="batch",
                   leave=False) as bar:
             for x, y in bar:
-                x, y = prepare_inputs(x, self.device, self.channels_last), torch.as_tensor(y).long().to(self.device)
-                logits = model(x)
-                if int(y.max()) >= logits.shape[1] or int(y.min()) < 0:
-                    raise CourseLibError(f"label {int(y.max())} but the model has {logits.shape[1]} outputs: give it "
-                                         "a head with one output per class (models.replace_head(model, num_classes)).")
-                loss = self.criterion(logits, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                self.scheduler.step()
+                x, y = prepare_inputs(x, self.device, self.channels_last), accel.to_device(torch.as_tensor(y).long(),
+                                                                                            self.device)
+                with accel.autocast(self.device):
+                    logits = model(x)
+                    if int(y.max()) >= logits.shape[1] or int(y.min()) < 0:
+                        raise CourseLibError(f"label {int(y.max())} but the model has {logits.shape[1]} outputs: give "
+                                             "it a head with one output per class (models.replace_head(model, n)).")
+                    loss = self.criterion(logits, y)
+                self.step(loss)
                 loss_sum += loss.item() * len(y)
                 correct += int((logits.argmax(1) == y).sum())
                 seen += len(y)
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         return {"train_loss": loss_sum / seen, "train_acc": correct / seen}
 
+    def step(self, loss: torch.Tensor) -> None:
+        """One optimiser step on `loss` (through the GradScaler in float16), then the learning-rate schedule."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self.scheduler.step()
+
     def evaluate(self) -> dict:
         """Metrics on the validation data (kept in ``self.metrics``); val_loss is plain cross-entropy."""
-        y_val, logits = labels_and_logits(self.model, self.val_data, self.batch_size, self.device, self.channels_last)
+        y_val, logits = labels_and_logits(self.model, self.val_loader, self.batch_size, self.device, self.channels_last)
         self.metrics = evaluate_predictions(y_val.numpy(), logits.argmax(1).numpy(),
                                             classes_for(self.val_data, self.classes, logits.shape[1]))
         return {"val_loss": float(F.cross_entropy(logits, y_val)), "val_acc": self.metrics.accuracy,
@@ -193,7 +209,8 @@ class Trainer:
         save_atomic({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "settings": self.settings,
                      "epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scheduler": self.scheduler.state_dict(), "history": self.history,
-                     "rng": rng_states(self.generator)}, path)
+                     "rng": rng_states(self.generator),
+                     **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {})}, path)
 
     def result(self, path: Path | None) -> TrainResult:
         """The run's TrainResult; with nothing trained by this call, the checkpoint's model is evaluated."""

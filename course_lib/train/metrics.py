@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .. import accel
 from ..errors import CourseLibError
 
 
@@ -55,8 +56,8 @@ def evaluate_predictions(y_true, y_pred, classes: Sequence[str]) -> Metrics:
 
 
 # ----------------------------------------------------------------------------- prediction
-def _loader(data, batch_size: int) -> DataLoader:
-    return data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0)
+def _loader(data, batch_size: int, device) -> DataLoader:
+    return data if isinstance(data, DataLoader) else accel.loader(data, batch_size, device)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -64,20 +65,25 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def prepare_inputs(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """A batch of inputs moved to `device`, in channels_last memory format when asked and it is a batch of images."""
+    """A batch of inputs moved to `device` (``accel.to_device``), in channels_last memory format when asked and it
+    is a batch of images."""
     fmt = torch.channels_last if channels_last and x.ndim == 4 else torch.contiguous_format
-    return x.to(device, memory_format=fmt)
+    return accel.to_device(x, device, fmt)
 
 
 def labels_and_logits(model: nn.Module, data, batch_size: int, device, channels_last: bool = False):
-    """(labels, logits) over `data`, in eval mode; the model's train/eval mode is restored afterwards."""
+    """(labels, logits) over `data`, in eval mode; the model's train/eval mode is restored afterwards.
+
+    Loading and precision follow ``accel.policy(device)``; the logits come back as float32 on the CPU."""
     was_training = model.training
     model.eval()
     ys, outs = [], []
     try:
         with torch.inference_mode():
-            for x, y in _loader(data, batch_size):
-                outs.append(model(prepare_inputs(x, device, channels_last)).float().cpu())
+            for x, y in _loader(data, batch_size, device):
+                with accel.autocast(device):
+                    logits = model(prepare_inputs(x, device, channels_last))
+                outs.append(logits.float().cpu())
                 ys.append(torch.as_tensor(y).cpu())
     finally:
         model.train(was_training)
