@@ -30,9 +30,11 @@ print(json.dumps(run))
 """
 
 
-def measure(lab: Path, profile: str = "fast") -> dict:
-    """Execute `lab` in a fresh process; its status, seconds and the kernel's peak resident memory in GiB."""
-    with tempfile.TemporaryDirectory() as out:
+def measure(lab: Path, profile: str = "fast", keep: str = "") -> dict:
+    """Execute `lab` in a fresh process; its status, seconds and the kernel's peak resident memory in GiB. With
+    `keep`, the executed lab, its results and its claims ledger stay in that folder."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = keep or scratch
         done = subprocess.run([sys.executable, "-c", CHILD, str(lab), out, profile], capture_output=True, text=True,
                               cwd=ROOT, check=False)
     if done.returncode != 0:
@@ -46,11 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("labs", nargs="*", help="lab file names (default: every lab)")
     parser.add_argument("--profile", default="fast")
     parser.add_argument("--out", default=str(ROOT / "build" / "bench" / "lab_memory.json"))
+    parser.add_argument("--keep", default="", help="keep executed labs, results and claims ledgers in this folder "
+                                                   "(then: python -m course_lib claims --results FOLDER)")
     args = parser.parse_args(argv)
     labs = [ROOT / "notebooks" / name for name in args.labs] or list_notebooks()
     rows = []
     for lab in labs:
-        row = measure(lab, args.profile)
+        row = measure(lab, args.profile, args.keep)
         rows.append(row)
         verdict = "ok" if row["peak_gib"] <= GOAL_GIB else f"OVER the {GOAL_GIB:.0f} GiB goal"
         print(f"{lab.name:<42} {row['status']:<8} {row['seconds']:7.0f} s  peak {row['peak_gib']:.2f} GiB  {verdict}",
