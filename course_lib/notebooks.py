@@ -50,7 +50,8 @@ class LabRun:
     holds what the lab records (``run.results``: a dict, the keyword arguments are its first entries) and the
     seconds its parts took (``run.timings``), and empties the lab's claims ledger (``run.ledger``, beside the
     results file): one execution, one ledger, a re-run replaces it instead of appending. ``with run.timed("speed"):``
-    times a block; ``run.save()`` adds the total, writes the results JSON (:func:`save_results`) and says where.
+    times a block; ``run.begin("splits")`` ... ``run.end("splits")`` a part that spans cells; ``run.save()`` adds the
+    total, writes the results JSON (:func:`save_results`) and says where.
     """
 
     def __init__(self, lab: str, results_path: str = "", **recorded):
@@ -61,20 +62,30 @@ class LabRun:
         self.results: dict = dict(recorded)
         self.timings: dict[str, float] = {}
         self.started = time.perf_counter()
+        self.open: dict[str, float] = {}
 
     @property
     def elapsed(self) -> float:
         """Seconds since the run started."""
         return time.perf_counter() - self.started
 
+    def begin(self, key: str) -> None:
+        """Start timing the part `key` (:meth:`end` stops it)."""
+        self.open[key] = time.perf_counter()
+
+    def end(self, key: str) -> float:
+        """Stop timing `key`: its seconds since :meth:`begin` go to ``run.timings[key]`` and are returned."""
+        self.timings[key] = time.perf_counter() - self.open.pop(key)
+        return self.timings[key]
+
     @contextmanager
     def timed(self, key: str):
         """``with run.timed("speed"): ...``: the block's seconds go to ``run.timings[key]``."""
-        t0 = time.perf_counter()
+        self.begin(key)
         try:
             yield
         finally:
-            self.timings[key] = time.perf_counter() - t0
+            self.end(key)
 
     def save(self, timings_key: str | None = "timings") -> Path:
         """Add ``timings["total"]``, store the timings under `timings_key` (None: not at all), write the JSON."""
