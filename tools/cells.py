@@ -27,7 +27,7 @@ LONG_OK = {"parameters": "tag parameters",
            "settings": "# Settings that follow from the profile",
            "setup": "# Setup: make course_lib importable"}
 # private API: a `_name` attribute of anything, or a private name/module imported from the kit
-PRIVATE = re.compile(r"(?<![\w.])(?:[A-Za-z]\w*)\.(_[A-Za-z]\w*)|from\s+course_lib[\w.]*\s+import\s+[^\n]*\b_[A-Za-z]"
+PRIVATE = re.compile(r"(?<![\w.])(?:[A-Za-z]\w*)\.(_[A-Za-z]\w*)|from\s+course_lib[\w.]*\s+import\s+[^\n]*\b_[A-Za-z]\w*"
                      r"|course_lib(?:\.\w+)*\._[A-Za-z]")
 
 
