@@ -295,6 +295,15 @@ for _c in (
           "scratch scored after re-estimating its BatchNorm statistics on its training images "
           "(recalibrate_batchnorm); paired by size and seed (design 'seeds' with per-image results)",
           a="pretrained (full fine-tuning)", b="scratch (same steps)", margin=0.20),
+    Claim("bigger_overfits", "Bigger models overfit more on small data.",
+          "course texts on model capacity (CS231n notes: fine-tuning a large network on a small data set risks "
+          "overfitting)", "02_feature_extraction_vs_finetuning",
+          "full fine-tuning of EfficientNet-Lite0, -Lite1 and -Lite2 (4.7, 5.4, 6.1 M parameters, ImageNet weights) on "
+          "the same 20 hymenoptera images per class (a seed picks them, the same for all three), at one input size, "
+          "with the same epochs, optimiser steps and learning-rate schedule: the gap = accuracy on the training "
+          "images (no augmentation) minus validation accuracy, Lite2's gap against Lite0's, paired by seed (design "
+          "'seeds': the seed-to-seed spread plus the validation images' own sampling variance, per image)",
+          a="Lite2 train - val gap", b="Lite0 train - val gap"),
     Claim("far_domain_poor", "An ImageNet model transfers poorly to satellite imagery and X-rays.",
           "course texts on domain shift", "01_hierarchical_features",
           "linear probe on the final stage, ImageNet weights vs the same architecture with random weights (the "

@@ -304,38 +304,103 @@ def test_q2_backbone_learning_rate(two_class_net):
     q.assert_check_failed()
 
 
-def test_q3_pick_strategy_against_the_sweep():
-    summary = strategies.summarize(_sweep({"probe": {10: 0.85}, "last_k": {10: 0.84}, "full_ft": {10: 0.70},
-                                           "scratch": {10: 0.50}, "lp_ft": {10: 0.86}}, dataset="hymenoptera"))
-    ns = {"strategy_near_10": checks.____}
+def _right_rule(summary, dataset, size, tolerance=0.02):
+    cell = summary[(summary["dataset"] == dataset) & (summary["size"] == str(size))]
+    best = cell.loc[cell["mean"].idxmax()]
+    close = set(cell.loc[cell["mean"] >= best["mean"] - max(tolerance, best["std"]), "strategy"])
+    return next(s for s in strategies.COST_ORDER if s in close)
+
+
+def test_q3_the_decision_rule_right_answers_pass():
+    summary = strategies.summarize(_sweep({"probe": {10: 0.85, 20: 0.8}, "last_k": {10: 0.84, 20: 0.9},
+                                           "full_ft": {20: 0.70}}, spread=0.01, dataset="hymenoptera"))
+    ns = {"pick_strategy": checks.____}
     q = _bind(ns, lab02.PickStrategy)
     assert q.outcome().status == "not attempted"
-    ns["strategy_near_10"] = "probe"
-    assert q.outcome().status == "not attempted" and "sweep" in q.last.message   # no summary yet
+
+    def stub(summary, dataset, size):
+        return checks.____
+    ns["pick_strategy"] = stub                              # the student copy's body: still not attempted
+    assert q.outcome().status == "not attempted"
+    ns["pick_strategy"] = _right_rule
+    q.assert_check_passed()                                 # made-up cells only: no sweep yet
+    assert "Run the sweep" in q.last.message
     ns["summary"] = summary
     q.assert_check_passed()
-    ns["strategy_near_10"] = "lp_ft"                      # ties with the best but costs more: accepted, with a note
-    q.assert_check_passed()
-    assert "costs less" in q.last.message
-    for wrong in ("full_ft", "scratch"):
-        ns["strategy_near_10"] = wrong
-        q.assert_check_failed()
-        assert "measured" in q.last.message
-    ns["strategy_near_10"] = "fine-tune"
+    assert "'probe'" in q.last.message                      # near domain at 10 per class, from the lab's summary
+    ns["pick_strategy"] = lambda summary, dataset, size: strategies.best_strategies(summary, dataset, size)[0]
+    q.assert_check_passed()                                 # the kit's own function is a right answer too
+
+
+@pytest.mark.parametrize("slip, rule, words", [
+    ("most accurate", lambda c, tol: c.loc[c["mean"].idxmax(), "strategy"], "most accurate"),
+    ("cheapest", lambda c, tol: next(s for s in strategies.COST_ORDER if s in set(c["strategy"])), "cheapest strategy"),
+    ("2 points only", lambda c, tol: _within(c, tol), "2 points only"),
+    ("spread only", lambda c, tol: _within(c, c.loc[c["mean"].idxmax(), "std"]), "seeds' spread only"),
+    ("own spread", lambda c, tol: _within(c, np.maximum(tol, c["std"].to_numpy())), "own spread"),
+])
+def test_q3_typical_wrong_rules_fail_with_their_explanation(slip, rule, words):
+    ns = {}
+    q = _bind(ns, lab02.PickStrategy)
+
+    def pick_strategy(summary, dataset, size):
+        cell = summary[(summary["dataset"] == dataset) & (summary["size"] == str(size))]
+        return rule(cell, 0.02)
+    ns["pick_strategy"] = pick_strategy
     q.assert_check_failed()
-    assert "one of" in q.last.message
-    ns["summary"] = pd.concat([summary, strategies.summarize(_sweep({"lp_ft": {5: 0.9}}, dataset="hymenoptera"))])
-    ns["summary"] = ns["summary"][~((ns["summary"]["strategy"] == "lp_ft") & (ns["summary"]["size"] == "10"))]
-    ns["strategy_near_10"] = "lp_ft"                      # run in the sweep, but not at 10 images per class
+    assert words in q.last.message and "the table's rule picks" in q.last.message, q.last.message
+
+
+def _within(cell, margin):
+    best = cell["mean"].max()
+    close = set(cell.loc[cell["mean"] >= best - margin, "strategy"])
+    return next(s for s in strategies.COST_ORDER if s in close)
+
+
+def test_q3_other_wrong_answers_fail_with_a_reason():
+    ns = {}
+    q = _bind(ns, lab02.PickStrategy)
+    ns["pick_strategy"] = lambda summary, dataset, size: _right_rule(summary, "near", size)   # ignores the data set
+    ns["summary"] = strategies.summarize(_sweep({"probe": {10: 0.85}}, dataset="hymenoptera"))
     q.assert_check_failed()
-    assert "not run at 10" in q.last.message
-    ns["summary"] = summary
-    # the answer follows the measurement, not a fixed key
-    ns["summary"] = strategies.summarize(_sweep({"probe": {10: 0.60}, "full_ft": {10: 0.80}}, dataset="hymenoptera"))
-    ns["strategy_near_10"] = "probe"
+    assert "raised" in q.last.message                        # no 'near' rows in the lab's summary
+
+    def every_data_set(summary, dataset, size):               # the data set's rows are not selected
+        cell = summary[summary["size"] == str(size)]
+        return _right_rule(cell.assign(dataset=dataset), dataset, size)
+    ns["pick_strategy"] = every_data_set
     q.assert_check_failed()
-    ns["strategy_near_10"] = "full_ft"
-    q.assert_check_passed()
+    assert "other data sets" in q.last.message
+    ns["pick_strategy"] = lambda summary, dataset, size: _right_rule(
+        summary[summary["size"] == size].assign(size=str(size)), dataset, size)   # int size against string sizes
+    q.assert_check_failed()
+    assert "holds strings" in q.last.message
+    ns["pick_strategy"] = lambda summary, dataset, size: strategies.best_strategies(summary, dataset, size)
+    q.assert_check_failed()
+    assert "return one strategy name" in q.last.message
+    ns["pick_strategy"] = "probe"
+    q.assert_check_failed()
+    assert "function" in q.last.message
+    # the answer follows the measurement: a rule hard-coded to the lab's answer fails the made-up cells
+    ns["pick_strategy"] = lambda summary, dataset, size: "probe"
+    q.assert_check_failed()
+
+
+def test_q3_cases_each_catch_a_slip_and_sit_off_the_margins():
+    for what, curves, others in lab02.PickStrategy.CASES:
+        summary = lab02._cell_summary(curves, others=others)
+        cell = summary[(summary["dataset"] == "near") & (summary["size"] == "10")]
+        want = strategies.best_strategies(summary, "near", 10)[0]
+        best = cell.loc[cell["mean"].idxmax()]
+        edge = best["mean"] - max(0.02, best["std"])
+        assert (cell["mean"] - edge).abs().min() > 1e-3, what
+    caught = set()
+    for what, curves, others in lab02.PickStrategy.CASES:
+        summary = lab02._cell_summary(curves, others=others)
+        cell = summary[(summary["dataset"] == "near") & (summary["size"] == "10")]
+        want = strategies.best_strategies(summary, "near", 10)[0]
+        caught |= {why for why, got in lab02._wrong_rules(cell, 0.02).items() if got != want}
+    assert len(caught) == 5                                  # every slip fails on at least one made-up cell
 
 
 def test_q4_head_from_probe(two_class_net):
@@ -424,7 +489,8 @@ def test_claims_are_recorded_as_seeds_on_one_validation_set_with_their_power(lab
              FAR_MORE: lab["more_data"][FAR_MORE]["n_val"]}
     assert set(verdicts) == {("small_data_extraction", "hymenoptera"), ("small_data_extraction", "eurosat"),
                              ("pretrained_beats_scratch", "hymenoptera"), ("pretrained_beats_scratch", "eurosat"),
-                             ("more_data_finetune", "hymenoptera"), ("more_data_finetune", FAR_MORE)}
+                             ("more_data_finetune", "hymenoptera"), ("more_data_finetune", FAR_MORE),
+                             ("bigger_overfits", "hymenoptera")}
     assert n_val[FAR_MORE] == n_val["eurosat"] == 150                 # scored on eurosat's own validation images
     for (claim, dataset), e in verdicts.items():
         assert e["design"] == "seeds" and e["n_eval"] == n_val[dataset], (claim, dataset)
@@ -663,3 +729,127 @@ def test_lab02_four_steps_and_where_the_head_lives(lab):
     """The snippet ran as written, and the head's module name differs by family (why replace_head exists)."""
     assert lab["head_names"] == {"resnet18": "fc", "tf_efficientnet_lite0": "classifier",
                                  "mobilenet_v3_large": "classifier.3", "vit_b_16": "heads.head"}
+
+
+# --------------------------------------------------------------------------- section 5b: network size and overfitting
+def test_train_accuracy_scores_the_training_images_without_augmentation(xray_task):
+    net_row = strategies.run_strategy("head", xray_task, 3, seed=0, epochs=1, min_steps=1, batch_size=8,
+                                      score_train=True, keep_model=True)
+    idx = xray_task.subset(3, 0)
+    y, pred, _ = __import__("course_lib").train.predict(net_row["model"], xray_task.train_set(idx, xray_task.eval_transform))
+    assert net_row["train_accuracy"] == pytest.approx(float(np.mean(pred == y)))
+    probe_row = strategies.run_strategy("probe", xray_task, 3, seed=0, score_train=True, keep_model=True)
+    want = float(np.mean(probe_row["model"].predict(xray_task.train_X[idx]) == xray_task.train.labels[idx]))
+    assert probe_row["train_accuracy"] == pytest.approx(want)
+    assert "train_accuracy" not in strategies.run_strategy("probe", xray_task, 3, seed=0, cache=False)
+
+
+def test_task_for_model_keeps_the_pixels_and_swaps_the_network(xray_task, lite0):
+    other = models.replace_head(copy.deepcopy(lite0), 7)
+    t = strategies.task_for_model(xray_task, other)
+    assert t.model is other and t.val_set is xray_task.val_set and t.images is xray_task.images
+    assert t.train_transform is xray_task.train_transform and t.input_size == xray_task.input_size
+    assert t.train_X.shape == (len(xray_task.train), 0) and xray_task.model is not other   # the original is untouched
+    assert t.fresh_model().get_classifier().out_features == xray_task.num_classes
+    odd = copy.deepcopy(lite0)
+    odd.pretrained_cfg = {**odd.pretrained_cfg, "mean": (0.485, 0.456, 0.406)}
+    with pytest.raises(CourseLibError, match="normalises"):
+        strategies.task_for_model(xray_task, odd)
+
+
+def _capacity_rows(monkeypatch, task, gaps):
+    """capacity_study with run_strategy replaced: gaps = {network: [(train, val, correct), ...] per seed}."""
+    tasks = {n: strategies.task_for_model(task, task.model) for n in gaps}
+    calls = []
+
+    def fake(name, t, n, seed, epochs, **kw):
+        label = next(k for k, v in tasks.items() if v is t)
+        train_acc, val_acc, correct = gaps[label][seed]
+        calls.append((label, name, n, seed, epochs, kw))
+        return {"strategy": name, "seed": seed, "n_train": 2 * n, "accuracy": val_acc, "train_accuracy": train_acc,
+                "correct": correct, "from_cache": False}
+    monkeypatch.setattr(strategies.run, "run_strategy", fake)
+    return strategies.capacity_study(tasks, 5, [0, 1, 2], epochs=2, lr_head=0.1), calls
+
+
+def test_capacity_study_gives_every_network_the_same_runs_and_the_gap(xray_task, monkeypatch):
+    gaps = {"small": [(1.0, 0.8, [1, 1, 0, 1]), (0.9, 0.8, [1, 0, 1, 1]), (1.0, 0.75, [1, 1, 0, 0])],
+            "big": [(1.0, 0.6, [0, 1, 0, 1]), (1.0, 0.7, [1, 0, 0, 1]), (0.95, 0.5, [0, 0, 1, 1])]}
+    rows, calls = _capacity_rows(monkeypatch, xray_task, gaps)
+    assert rows["gap"].tolist() == pytest.approx([t - v for s in range(3) for n in gaps for t, v, _ in [gaps[n][s]]])
+    assert all(c[1:3] == ("full_ft", 5) and c[4] == 2 and c[5] == {"score_train": True, "lr_head": 0.1} for c in calls)
+    assert [(c[0], c[3]) for c in calls] == [(n, s) for s in range(3) for n in gaps]   # every network, every seed
+    assert len(calls) == 6 and set(rows["params"]) == {models.count_parameters(xray_task.model)}
+    s = strategies.gap_summary(rows)
+    assert list(s) == ["small", "big"] and s["big"]["gap"]["values"] == pytest.approx([0.4, 0.3, 0.45])
+    assert s["small"]["train"]["mean"] == pytest.approx(np.mean([1.0, 0.9, 1.0]))
+    assert s["big"]["gap"]["mean"] == pytest.approx(s["big"]["train"]["mean"] - s["big"]["val"]["mean"])
+    p = strategies.gap_pairs(rows, "big", "small")
+    assert p["a"] == pytest.approx([0.4, 0.3, 0.45]) and p["b"] == pytest.approx([0.2, 0.1, 0.25])
+    assert p["correct_a"][1] == [1, 0, 0, 1] and p["correct_b"][2] == [1, 1, 0, 0] and p["n_eval"] == 4
+    from course_lib import claims
+    v = claims.paired_verdict(p["a"], p["b"], design="seeds", **{k: p[k] for k in ("n_eval", "correct_a", "correct_b")})
+    assert v.diff == pytest.approx(0.2)
+    with pytest.raises(CourseLibError, match="no runs"):
+        strategies.gap_pairs(rows, "huge", "small")
+
+
+def test_capacity_study_refuses_networks_on_other_images(xray_task, lite0):
+    import dataclasses
+
+    other = dataclasses.replace(xray_task, val_set=copy.copy(xray_task.val_set))
+    with pytest.raises(CourseLibError, match="other training or validation images"):
+        strategies.capacity_study({"a": xray_task, "b": other}, 3, [0])
+
+
+def test_plot_capacity_draws_train_and_val_by_size(xray_task, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    rows, _ = _capacity_rows(monkeypatch, xray_task, {"small": [(1.0, 0.8, [1, 0])] * 3, "big": [(1.0, 0.7, [1, 0])] * 3})
+    rows.loc[rows["network"] == "big", "params"] = 2 * rows["params"].iloc[0]
+    fig = strategies.plot_capacity(rows)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["training images (no augmentation)", "validation images"]
+    plt.close(fig)
+
+
+@pytest.mark.notebooks
+def test_capacity_study_is_fair_and_its_gaps_are_train_minus_val(lab):
+    """Text: the three networks train on the same images, with the same epochs and optimiser steps, over the lab's
+    seeds; each run's gap is its training accuracy minus its validation accuracy."""
+    c = lab["capacity"]
+    assert list(c["networks"]) == ["Lite0", "Lite1", "Lite2"] and c["seeds"] == lab["seeds"]
+    params = [v["params"] for v in c["networks"].values()]
+    assert params == sorted(params) and 4.6e6 < params[0] < 4.7e6 and 6.0e6 < params[-1] < 6.2e6
+    runs = c["runs"]
+    assert len(runs) == 3 * len(lab["seeds"])
+    assert len({(r["n_train"], r["epochs"], r["steps"]) for r in runs}) == 1          # the same budget for every run
+    assert runs[0]["n_train"] == 2 * c["n_per_class"]
+    for r in runs:
+        assert r["gap"] == pytest.approx(r["train_accuracy"] - r["accuracy"])
+        assert r["accuracy"] == pytest.approx(np.mean(r["correct"]))
+    for name, v in c["networks"].items():
+        mine = sorted((r for r in runs if r["network"] == name), key=lambda r: r["seed"])
+        assert v["gap"]["values"] == pytest.approx([r["gap"] for r in mine])
+        assert v["gap"]["mean"] == pytest.approx(v["train"]["mean"] - v["val"]["mean"])
+        assert v["train"]["mean"] > v["val"]["mean"], name          # text: every network overfits to some degree
+
+
+@pytest.mark.notebooks
+def test_bigger_overfits_verdict_follows_the_measured_gaps(lab, verdicts):
+    """The ledger entry pairs Lite2's gap with Lite0's by seed; its interval and verdict are what the rule gives."""
+    from course_lib import claims
+
+    c, e = lab["capacity"], verdicts[("bigger_overfits", "hymenoptera")]
+    by = {(r["network"], r["seed"]): r for r in c["runs"]}
+    seeds = sorted(c["seeds"])
+    assert e["a"] == pytest.approx([by[("Lite2", s)]["gap"] for s in seeds])
+    assert e["b"] == pytest.approx([by[("Lite0", s)]["gap"] for s in seeds])
+    assert e["design"] == "seeds" and e["n_eval"] == lab["datasets"]["hymenoptera"]["n_val"]
+    v = claims.paired_verdict(e["a"], e["b"], design="seeds", n_eval=e["n_eval"],
+                              correct_a=[by[("Lite2", s)]["correct"] for s in seeds],
+                              correct_b=[by[("Lite0", s)]["correct"] for s in seeds])
+    assert (v.verdict, v.low, v.high) == (e["verdict"], pytest.approx(e["low"]), pytest.approx(e["high"]))
+    want = "supported" if e["low"] > 0 else "contradicted" if e["high"] < 0 else "inconclusive"
+    assert e["verdict"] == want == c["claim"]["verdict"]
+    assert e["diff"] == pytest.approx(c["networks"]["Lite2"]["gap"]["mean"] - c["networks"]["Lite0"]["gap"]["mean"])

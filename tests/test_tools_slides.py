@@ -191,11 +191,16 @@ def test_vendor_files_are_complete_and_licensed():
     assert "Apache License" in (slides.VENDOR_DIR / "mathjax" / "LICENSE").read_text()
 
 
-def test_command_builds_every_lab(tmp_path, capsys):
+def test_command_builds_every_lab_and_every_lecture(tmp_path, capsys):
     assert slides.main(["--out", str(tmp_path / "decks"), "--figures", str(tmp_path / "nofigs")]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "decks" / "00_setup.html").is_file() and (tmp_path / "decks" / "vendor").is_dir()
     assert "not yet saved: 00_datasets.png" in out     # no figures yet: it says which and how to get them
+    for lecture in slides.list_lectures():
+        page = tmp_path / "decks" / "lectures" / f"{lecture.stem}.html"
+        assert page.is_file() and slides.broken_references(page) == []   # a missing figure leaves no broken link
+    assert slides.main(["--out", str(tmp_path / "one"), str(slides.list_lectures()[0])]) == 0   # a lecture alone
+    assert (tmp_path / "one" / "vendor").is_dir() and not (tmp_path / "one" / "00_setup.html").exists()
 
 
 # --------------------------------------------------------------------------- in a real browser
@@ -219,11 +224,11 @@ def _assert_not_blank(png: Path, min_ink: float = 0.01) -> None:
 
 
 def _open_deck(built, browser, tmp_path, slide_kind: str, **find):
-    """Serve the deck folder; screenshot the title slide and the first `slide_kind` slide; dump the DOM there."""
+    """Serve the deck's site; screenshot the title slide and the first `slide_kind` slide; dump the DOM there."""
     deck = built.deck
     target = deck.first(slide_kind, **find)
-    with slides.serve(built.path.parent) as server:
-        base = f"{server.url}/{built.path.name}"
+    with slides.serve(slides.site_root(built.path)) as server:
+        base = slides.deck_url(server, built.path)
         title = slides.run_browser(base + "#/0", screenshot=tmp_path / "title.png")
         other = slides.run_browser(base + deck.fragment(target), screenshot=tmp_path / f"{slide_kind}.png")
         dom = slides.run_browser(base + deck.fragment(target))

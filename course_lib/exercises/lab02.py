@@ -5,18 +5,20 @@ In the lab: ``from course_lib.exercises.lab02 import *`` then ``bind_exercises(g
 
 1. :class:`FreezeBackbone`: ``frozen_net``, a model whose backbone is frozen and whose head still trains.
 2. :class:`BackboneLearningRate`: ``optimizer`` for ``ft_net`` with a head group and a 10x smaller backbone rate.
-3. :class:`PickStrategy`: ``strategy_near_10``, the strategy for 10 images per class on the near domain, judged
-   against the lab's own sweep (``summary``).
+3. :class:`PickStrategy`: ``pick_strategy(summary, dataset, size)``, the decision table's rule for one cell (the
+   cheapest strategy within 2 points, or the best one's seed spread, of the best), asked before the table is shown
+   and checked on made-up cells that catch the usual slips and on every cell of the lab's sweep (``summary``).
 4. :class:`HeadFromProbe`: ``lp_net``, a network whose head predicts exactly what the fitted linear ``probe`` does
    (the first half of LP-FT).
 """
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from .. import models, strategies
+from .. import checks, models, strategies
 from ..checks import Incorrect, NotAttempted, Problem, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
 
 __all__ = ["BackboneLearningRate", "EXERCISES", "FreezeBackbone", "HeadFromProbe", "PickStrategy", "____",
@@ -128,47 +130,112 @@ class BackboneLearningRate(Problem):
                 "layers already compute useful features, and large steps would overwrite them (section 5 measures it).")
 
 
-class PickStrategy(Problem):
-    """Judged against the lab's own sweep: any strategy within the decision table's tolerance of the best counts."""
+def _cell_summary(curves: dict, dataset: str = "near", size: str = "10", others: dict | None = None) -> pd.DataFrame:
+    """A made-up ``summary`` (the sweep's shape) with one cell: curves = {strategy: (mean, std)}; `others` adds rows
+    of other data sets or sizes: {(dataset, size): curves}."""
+    rows = []
+    for (d, sz), cell in {(dataset, size): curves, **(others or {})}.items():
+        for strategy, (mean, std) in cell.items():
+            n = 40.0 if sz == "all" else float(sz)
+            rows.append({"dataset": d, "strategy": strategy, "size": sz, "n_per_class": n, "mean": mean, "std": std,
+                         "n_seeds": 3, "seconds": 1.0})
+    return pd.DataFrame(rows)
 
-    vars = ("strategy_near_10",)
-    dataset = "hymenoptera"
-    size = 10
+
+def _wrong_rules(cell: pd.DataFrame, tolerance: float) -> dict[str, str]:
+    """What the usual slips return on one cell (rows of one data set and size), keyed by an explanation of the slip."""
+    order = [s for s in strategies.COST_ORDER if s in set(cell["strategy"])]
+    best = cell.loc[cell["mean"].idxmax()]
+
+    def cheapest_within(margins):
+        close = set(cell.loc[cell["mean"] >= best["mean"] - margins, "strategy"])
+        return next(s for s in order if s in close)
+
+    return {
+        "picking the most accurate strategy, whatever it costs (a strategy within the noise of the best is as good, "
+        "and the cheaper one wins)": str(best["strategy"]),
+        "picking the cheapest strategy, whatever its accuracy (only strategies within the margin of the best "
+        "qualify)": order[0],
+        "a margin of 2 points only (when the best one's seeds spread wider, its spread is the margin: the "
+        "measurements cannot tell apart what lies inside it)": cheapest_within(tolerance),
+        "a margin of the seeds' spread only (the margin is never smaller than 2 points, however steady the best "
+        "one is)": cheapest_within(float(best["std"])),
+        "a margin of each candidate's own spread (the margin is the best one's spread, or 2 points, the same for "
+        "every candidate)": cheapest_within(np.maximum(tolerance, cell["std"].to_numpy())),
+    }
+
+
+class PickStrategy(Problem):
+    """Write the decision table's rule for one cell; checked on made-up cells built to catch the usual slips, and on
+    every cell of the lab's own sweep (``summary``) when it exists. Asked before the table is shown."""
+
+    vars = ("pick_strategy",)
     summary_var = "summary"
     tolerance = 0.02
-    hints = ("Look at the sweep's plot for the near domain at 10 images per class, or at `summary`.",
-             "Several strategies may tie within the seeds' spread; then the cheapest of them is the better choice "
-             "(see the cost table).")
-    solution_code = ("row = summary[(summary.dataset == 'hymenoptera') & (summary['size'] == '10')]\n"
-                     "strategy_near_10 = row.sort_values('mean').strategy.iloc[-1]   # or the cheapest tie:\n"
-                     "strategy_near_10 = strategies.best_strategies(summary, 'hymenoptera', 10)[0]")
+    hints = ("`summary` has one row per data set, strategy and size (`summary['size']` holds strings: '5', '10', "
+             "'all'), with the seeds' `mean` and `std`. Select the rows of one data set and size first.",
+             "Take the row with the best mean; the margin is max(0.02, that row's std). Keep every strategy whose mean "
+             "is at least best - margin, and return the first of them in `strategies.COST_ORDER` (cheapest first).")
+    solution_code = ("def pick_strategy(summary, dataset, size, tolerance=0.02):\n"
+                     "    cell = summary[(summary['dataset'] == dataset) & (summary['size'] == str(size))]\n"
+                     "    best = cell.loc[cell['mean'].idxmax()]\n"
+                     "    margin = max(tolerance, best['std'])      # 2 points, or the best one's seed spread\n"
+                     "    close = set(cell.loc[cell['mean'] >= best['mean'] - margin, 'strategy'])\n"
+                     "    return next(s for s in strategies.COST_ORDER if s in close)   # the cheapest of them\n"
+                     "# course_lib: strategies.best_strategies(summary, dataset, size, tolerance)[0]")
+    # (what the cell shows, curves {strategy: (mean, std)}, other rows in the same summary): every answer differs
+    # from at least one slip of _wrong_rules, and no mean sits on a margin's edge.
+    CASES = (
+        ("a clear winner", {"probe": (0.80, 0.01), "last_k": (0.70, 0.02), "full_ft": (0.60, 0.03)}, None),
+        ("fine-tuning worth its cost", {"probe": (0.80, 0.01), "last_k": (0.81, 0.01), "full_ft": (0.90, 0.01)}, None),
+        ("a tie within 2 points", {"probe": (0.84, 0.0), "last_k": (0.855, 0.0), "full_ft": (0.83, 0.01)}, None),
+        ("a tie within the best one's spread", {"probe": (0.80, 0.01), "full_ft": (0.84, 0.06)}, None),
+        ("2 points with a steady best", {"probe": (0.85, 0.0), "last_k": (0.865, 0.005)}, None),
+        ("a noisy candidate, a steady best", {"probe": (0.80, 0.10), "full_ft": (0.85, 0.01)}, None),
+        ("other data sets and sizes in the same summary", {"probe": (0.70, 0.01), "full_ft": (0.90, 0.01)},
+         {("far", "10"): {"probe": (0.95, 0.0), "full_ft": (0.50, 0.0)},
+          ("near", "5"): {"probe": (0.99, 0.0), "full_ft": (0.10, 0.0)}}),
+    )
 
-    def verify(self, strategy_near_10):
+    def _call(self, fn, summary, dataset, size):
+        try:
+            got = fn(summary, dataset, size)
+        except Exception as e:
+            extra = (" `summary['size']` holds strings ('5', '10', 'all'): compare with str(size)."
+                     if isinstance(size, int) else "")
+            raise Incorrect(f"`pick_strategy(summary, {dataset!r}, {size!r})` raised {type(e).__name__}: {e}.{extra}")
+        if isinstance(got, (list, tuple)) and got:
+            raise Incorrect(f"`pick_strategy` returned {type(got).__name__} {list(got)}: return one strategy name, "
+                            "the cheapest of those that tie with the best.")
+        if not isinstance(got, str):
+            raise Incorrect(f"`pick_strategy` should return a strategy name such as 'probe', got {got!r}.")
+        return got
+
+    def _judge(self, fn, summary, dataset, size, what):
+        want = strategies.best_strategies(summary, dataset, size, self.tolerance)[0]
+        got = self._call(fn, summary, dataset, size)
+        if got == want:
+            return got
+        cell = summary[(summary["dataset"] == dataset) & (summary["size"] == str(size))]
+        shown = ", ".join(f"{r.strategy} {100 * r.mean:.1f}% ± {100 * r.std:.1f}" for r in cell.itertuples())
+        slips = [why for why, answer in _wrong_rules(cell, self.tolerance).items() if answer == got]
+        reason = (" Your rule returns what " + ("; or ".join(slips)) + " would return." if slips else "")
+        raise Incorrect(f"{what} ({dataset}, {size} per class: {shown}): `pick_strategy` returned {got!r}, the table's "
+                        f"rule picks {want!r}.{reason}")
+
+    def verify(self, pick_strategy):
+        checks.check_function(pick_strategy, "pick_strategy", "(summary, dataset, size)")
+        for what, curves, others in self.CASES:
+            self._judge(pick_strategy, _cell_summary(curves, others=others), "near", 10, what)
         summary = self.namespace.get(self.summary_var)
         if summary is None:
-            raise NotAttempted(f"run the data-size sweep first: it creates `{self.summary_var}`, which this check "
-                               "compares your answer with.")
-        choices = sorted(set(summary.loc[summary["dataset"] == self.dataset, "strategy"]))
-        if strategy_near_10 not in choices:
-            raise Incorrect(f"`strategy_near_10` must be one of {choices} (the sweep's strategy names), "
-                            f"got {strategy_near_10!r}.")
-        ties = strategies.best_strategies(summary, self.dataset, self.size, self.tolerance)
-        cell = summary[(summary["dataset"] == self.dataset) & (summary["size"] == str(self.size))].set_index("strategy")
-        if strategy_near_10 not in cell.index:
-            raise Incorrect(f"{strategy_near_10!r} was not run at {self.size} images per class in this profile, so "
-                            f"nothing says it would win there; choose among those that were: {sorted(cell.index)}.")
-        def acc(s):
-            return f"{100 * cell.loc[s, 'mean']:.1f}% ± {100 * cell.loc[s, 'std']:.1f}"
-        if strategy_near_10 not in ties:
-            best = cell["mean"].idxmax()
-            raise Incorrect(f"{strategy_near_10!r} measured {acc(strategy_near_10)} at {self.size} images per class "
-                            f"on {self.dataset}; {best!r} measured {acc(best)}. Read the numbers, not the textbook.")
-        if strategy_near_10 != ties[0]:
-            return (f"{strategy_near_10!r} ({acc(strategy_near_10)}) ties with the best within the seeds' spread, but "
-                    f"{ties[0]!r} ({acc(ties[0])}) ties too and costs less: the decision table picks it.")
-        return (f"{strategy_near_10!r}: {acc(strategy_near_10)} at {self.size} images per class, the cheapest strategy "
-                "within the spread of the best. Close to the pretraining domain, the frozen features already "
-                "separate the classes, and a few images cannot fit millions of weights.")
+            return "your rule passes every made-up cell. Run the sweep, then check again: it also reads this lab's."
+        cells = summary[["dataset", "size"]].drop_duplicates().itertuples(index=False)
+        for dataset, size in cells:
+            self._judge(pick_strategy, summary, dataset, size if size == "all" else int(size), "this lab's sweep")
+        near_10 = self._call(pick_strategy, summary, "hymenoptera", 10)
+        return (f"your rule gives the decision table below, cell by cell; on the near domain at 10 images per class "
+                f"it picks {near_10!r}. Extra compute is worth it only when it buys accuracy beyond the noise.")
 
 
 class HeadFromProbe(Problem):

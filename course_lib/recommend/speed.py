@@ -41,6 +41,8 @@ def measure_zoo(names: Sequence[str], input_size: int | None = None, batch_sizes
     nets, sizes = _random_nets(names, input_size)
     times, dev = _time_interleaved(names, nets, sizes, batch_sizes, steps, warmup, repeats, skip, device, progress)
     rows = [_zoo_row(name, nets[name], sizes[name], times, batch_sizes) for name in names]
+    del nets
+    env.release_memory()   # the models' weights: about 1 GiB for the fast profile's 14
     row0 = {"threads": torch.get_num_threads(), "repeats": repeats.get(1, max(repeats.values())), "device": dev}
     return pd.DataFrame(rows).assign(**row0).set_index("name")
 

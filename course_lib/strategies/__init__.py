@@ -15,29 +15,33 @@ rows into curves with spread, the sizes where curves cross, and a decision table
 parameters, seconds per epoch and memory per unfrozen depth. ``prepare_task(..., extra_train=...)`` adds more
 training images (e.g. ``eurosat_more``) to a data set's own train split; :func:`inner_task` and
 :func:`choose_on_inner_split` pick a setting on a split of the training images only, so the validation set that
-gives a verdict never chose what it judges.
+gives a verdict never chose what it judges. :func:`capacity_study` fine-tunes networks of several sizes on one
+task (:func:`task_for_model`: the same pixels for each) and measures train and validation accuracy and their gap.
 
 The package's parts: :mod:`.names` (strategy keys, labels, colours, cost order), :mod:`.task` (:class:`Task`,
 :func:`prepare_task`, :func:`inner_task`, in-memory data sets), :mod:`.run` (:func:`run_strategy` and its steps,
 the probe, BatchNorm handling, the run cache), :mod:`.sweep` (sweeps, summaries, crossings, decision tables),
-:mod:`.costs` (:func:`cost_table`) and :mod:`.plots`. Every public name is re-exported here: use
+:mod:`.costs` (:func:`cost_table`), :mod:`.capacity` (network size and overfitting) and :mod:`.plots`. Every public name is re-exported here: use
 ``strategies.<name>``. To replace :func:`run_strategy` for the functions that call it (sweeps, the inner-split
 choice, the learning-rate runs), patch ``strategies.run.run_strategy``.
 Used in: 02.
 """
 from __future__ import annotations
 
+from .capacity import capacity_study, gap_pairs, gap_summary, plot_capacity, task_for_model
 from .costs import cost_table
 from .names import ALL, COLORS, COST_ORDER, LABELS, STRATEGIES, label
 from .plots import plot_costs, plot_sweep, show_depth
 from .run import (fit_probe, freeze_batchnorm, head_from_probe, optimiser_steps_per_epoch, probe_parameters,
-                  recalibrate_batchnorm, run_strategy, schedule_epochs, weight_change)
+                  recalibrate_batchnorm, run_strategy, schedule_epochs, train_accuracy, weight_change)
 from .sweep import (all_crossings, best_strategies, choose_on_inner_split, claim_pairs, crossing_points,
                     data_size_sweep, decision_dict, decision_table, leader, lr_experiment, mean_std, paired,
                     summarize, sweep_to_dict, usable_sizes)
 from .task import Task, concat_tables, inner_task, prepare_task
 
-__all__ = ["ALL", "COLORS", "COST_ORDER", "LABELS", "STRATEGIES", "Task", "all_crossings", "best_strategies", "choose_on_inner_split", "claim_pairs", "concat_tables",
+__all__ = ["ALL", "COLORS", "COST_ORDER", "LABELS", "STRATEGIES", "Task", "all_crossings", "best_strategies",
+           "capacity_study", "choose_on_inner_split", "claim_pairs", "concat_tables", "gap_pairs", "gap_summary",
+           "plot_capacity", "task_for_model", "train_accuracy",
            "cost_table", "crossing_points", "data_size_sweep", "decision_dict", "decision_table", "fit_probe",
            "freeze_batchnorm", "head_from_probe", "inner_task", "label", "leader", "lr_experiment", "mean_std",
            "optimiser_steps_per_epoch", "paired", "plot_costs", "plot_sweep", "prepare_task", "probe_parameters",

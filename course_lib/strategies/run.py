@@ -112,6 +112,17 @@ def _score(model: nn.Module, task: Task) -> tuple[train.Metrics, list[int]]:
     return train.evaluate_predictions(y, pred, task.classes), (pred == y).astype(int).tolist()
 
 
+def train_accuracy(trained, task: Task, indices: np.ndarray) -> float:
+    """Accuracy of a trained network (or a fitted probe) on the training rows `indices` it learned from, seen as at
+    validation: the eval transform, no augmentation. Its distance to the validation accuracy is the overfitting."""
+    if isinstance(trained, nn.Module):
+        y, pred, _ = train.predict(trained, task.train_set(indices, task.eval_transform), batch_size=64)
+    else:
+        with env.one_blas_thread():
+            y, pred = task.train.labels[indices], trained.predict(task.train_X[indices])
+    return float(np.mean(np.asarray(pred) == np.asarray(y)))
+
+
 def freeze_batchnorm(model: nn.Module) -> nn.Module:
     """Freeze every BatchNorm layer of a pretrained network: its scale and shift, and its running statistics
     (``train.fine_tune`` keeps frozen BatchNorm layers in eval mode).
@@ -314,7 +325,7 @@ def _save_row(path, row: dict) -> None:
 def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: int = 0, epochs: int = 3, *,
                  k: int = 2, lr_head: float = 1e-2, lr_backbone: float = 1e-4, lr_scratch: float = 1e-3,
                  batch_size: int = 32, min_steps: int = 10, freeze_bn: bool = True, history: bool = False,
-                 keep_model: bool = False, cache: bool = True) -> dict:
+                 keep_model: bool = False, cache: bool = True, score_train: bool = False) -> dict:
     """Train one strategy on `n_per_class` training images per class (None: all) and score it on the whole val set.
 
     ``probe``: logistic regression on the cached features (:func:`fit_probe`). ``head``, ``last_k``, ``full_ft``: a
@@ -329,7 +340,8 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
     (the whole run), seconds per epoch, optimiser ``steps``, learning rates, how far the backbone moved
     (``weight_change``), and ``correct``: 1 or 0 per validation image, in the val set's order (for paired verdicts,
     :func:`claim_pairs`).
-    ``history`` also scores after every epoch (one extra validation pass each); ``keep_model`` adds ``"model"``.
+    ``history`` also scores after every epoch (one extra validation pass each); ``keep_model`` adds ``"model"``;
+    ``score_train`` adds ``train_accuracy`` (:func:`train_accuracy`: the training images, without augmentation).
     With ``cache`` (and neither of those), a finished run's row is kept on disk (written atomically) and a later
     call with the same inputs returns it (``from_cache`` True; ``seconds`` stays the measured time): re-running a lab
     repeats no training, and an interrupted sweep resumes after its last finished run.
@@ -339,7 +351,8 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
                     min_steps=min_steps, freeze_bn=freeze_bn)
     cached = None
     if cache and not history and not keep_model:
-        cached = _run_cache_path(name, task, n_per_class, seed, epochs, settings)
+        cached = _run_cache_path(name, task, n_per_class, seed, epochs,
+                                 {**settings, "score_train": True} if score_train else settings)
         if cached.exists():
             return {**json.loads(cached.read_text()), "from_cache": True}
     idx = task.subset(n_per_class, seed)
@@ -351,6 +364,8 @@ def run_strategy(name: str, task: Task, n_per_class: int | None = None, seed: in
         done = _train_network(name, task, idx, seed, epochs, row, history=history, **settings)
     row.update(accuracy=done.metrics.accuracy, balanced_accuracy=done.metrics.balanced_accuracy,
                trainable_params=int(done.trainable), seconds=time.perf_counter() - start, correct=done.correct)
+    if score_train:
+        row["train_accuracy"] = train_accuracy(done.model, task, idx)
     if history:
         row["history"] = [h.get("val_acc") for h in done.history]
     if keep_model:

@@ -124,11 +124,27 @@ def reveal_ready(dom: str) -> bool:
     return bool(m and "ready" in m.group(1).split())
 
 
+def site_root(path: str | Path) -> Path:
+    """The folder to serve for a built deck: the nearest one above it holding ``vendor/`` (``build/slides`` for
+    ``build/slides/lectures/x.html``), else the deck's own folder."""
+    path = Path(path).resolve()
+    for folder in (path.parent, path.parent.parent):
+        if (folder / "vendor").is_dir():
+            return folder
+    return path.parent
+
+
+def deck_url(server: Server, path: str | Path) -> str:
+    """The address of a built deck on a server of :func:`site_root`."""
+    path = Path(path).resolve()
+    return f"{server.url}/{path.relative_to(site_root(path)).as_posix()}"
+
+
 def check_deck(path: str | Path, deck: Deck | None = None, budget_ms: int = 8000) -> DeckCheck:
-    """Open a built deck from a local server in headless Chromium (its own folder served) and report."""
+    """Open a built deck from a local server in headless Chromium (its :func:`site_root` served) and report."""
     path = Path(path)
-    with serve(path.parent) as server:
-        run = run_browser(f"{server.url}/{path.name}#/0", budget_ms=budget_ms)
+    with serve(site_root(path)) as server:
+        run = run_browser(f"{deck_url(server, path)}#/0", budget_ms=budget_ms)
         failed = server.failed()
     has_math = deck.has_math if deck is not None else MATHJAX_JS in path.read_text(encoding="utf-8")
     resources = [c for c in run.console if "resource failed" in c]

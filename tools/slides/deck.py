@@ -23,14 +23,12 @@ _MATH = re.compile(r"(?<!\\)\$\$.+?(?<!\\)\$\$|(?<![\\$])\$[^$\n]+?(?<!\\)\$|\\\
 _BADGE_LINE = re.compile(r"^\s*\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\s*$", re.I)
 
 
-
-
 # --------------------------------------------------------------------------- the deck, as data
 @dataclass
 class Slide:
     """One reveal.js ``<section>``: visible markdown/HTML parts, speaker notes, and what it is (for tests/checks)."""
 
-    kind: str                      # "title", "text", "figure", "code"
+    kind: str                      # "title", "text", "figure", "code" (lectures also: "table")
     title: str = ""
     parts: list[str] = field(default_factory=list)      # markdown (or ready HTML for figures), in order
     fragments: list[bool] = field(default_factory=list)  # per part: revealed step by step
@@ -60,6 +58,7 @@ class Deck:
     figures: list[str] = field(default_factory=list)          # figure files shown, in order
     missing_figures: list[str] = field(default_factory=list)  # referenced by the lab, not (yet) saved
     figure_files: dict[str, Path] = field(default_factory=dict)  # name -> the saved file
+    label: str = ""                # shown on the title slide (default: the stem)
 
     @property
     def slides(self) -> list[Slide]:
@@ -85,14 +84,8 @@ class Deck:
         raise SlidesError(f"deck {self.stem!r} has no slide of kind {kind!r}" + (" with math." if math else "."))
 
 
-@dataclass
-class BuiltDeck:
-    deck: Deck
-    path: Path
-
-
 # --------------------------------------------------------------------------- markdown helpers
-def _split_fenced(lines: Sequence[str]) -> list[tuple[str, bool]]:
+def split_fenced(lines: Sequence[str]) -> list[tuple[str, bool]]:
     """Each line with whether it lies inside a fenced code block (where '#' is a comment, not a heading)."""
     out, fence = [], None
     for line in lines:
@@ -112,7 +105,7 @@ def _split_fenced(lines: Sequence[str]) -> list[tuple[str, bool]]:
 def _blocks(text: str) -> list[str]:
     """Split markdown into blocks at blank lines, keeping fenced code and ``$$`` display math whole."""
     blocks, cur, in_math = [], [], False
-    for line, fenced in _split_fenced(text.splitlines()):
+    for line, fenced in split_fenced(text.splitlines()):
         if not fenced and line.count("$$") % 2 == 1:
             in_math = not in_math
         if not line.strip() and not fenced and not in_math:
@@ -129,7 +122,7 @@ def _blocks(text: str) -> list[str]:
 def _sections(text: str) -> list[tuple[str | None, str]]:
     """Cut a markdown cell at its ``#``/``##`` headings: ``[(heading or None, text after it), ...]``."""
     sections: list[tuple[str | None, list[str]]] = [(None, [])]
-    for line, fenced in _split_fenced(text.splitlines()):
+    for line, fenced in split_fenced(text.splitlines()):
         if _BADGE_LINE.match(line):
             continue
         m = None if fenced else _HEADING.match(line)

@@ -63,8 +63,9 @@ def _local_images(markup: str, base: Path, out_dir: Path, stem: str, copied: lis
     return _IMG_SRC.sub(fix, markup)
 
 
-def render_deck(deck: Deck, notebook_dir: Path, out_dir: Path) -> str:
-    """The deck's HTML page (references ``vendor/``, ``course.css`` and ``figures/`` beside it)."""
+def render_deck(deck: Deck, notebook_dir: Path, out_dir: Path, root: str = "") -> str:
+    """The deck's HTML page (references ``vendor/`` and ``course.css`` at `root`, e.g. ``"../"`` for a deck one folder
+    below them, and ``figures/`` beside it)."""
     import jinja2
 
     md = _markdown()
@@ -84,9 +85,11 @@ def render_deck(deck: Deck, notebook_dir: Path, out_dir: Path) -> str:
     jenv = jinja2.Environment(loader=loader, autoescape=False, keep_trailing_newline=True,
                               undefined=jinja2.StrictUndefined)
     template = jenv.get_template("deck.html.j2")
-    return template.render(deck={"title": deck.title, "stem": deck.stem, "has_math": deck.has_math},
-                           stacks=stacks, pygments_css=_pygments_css(), reveal_js=REVEAL_JS,
-                           reveal_css=REVEAL_CSS, reveal_notes=REVEAL_NOTES, mathjax_js=MATHJAX_JS,
+    return template.render(deck={"title": deck.title, "stem": deck.stem, "has_math": deck.has_math,
+                                 "label": deck.label or deck.stem},
+                           stacks=stacks, pygments_css=_pygments_css(), reveal_js=root + REVEAL_JS,
+                           reveal_css=root + REVEAL_CSS, reveal_notes=root + REVEAL_NOTES,
+                           mathjax_js=root + MATHJAX_JS, course_css=root + "course.css",
                            html_title=html.escape(re.sub(r"[*_`$]", "", deck.title)))
 
 
@@ -114,14 +117,19 @@ def build_deck(notebook: str | Path, out_dir: str | Path = OUT_DIR, figures_dir:
         raise SlidesError(f"no notebook at {notebook}.")
     out_dir.mkdir(parents=True, exist_ok=True)
     deck = notebook_to_deck(notebook, figures_dir)
-    if deck.figures:
-        (out_dir / "figures").mkdir(exist_ok=True)
-        for name in deck.figures:
-            shutil.copy2(deck.figure_files[name], out_dir / "figures" / name)
     if vendor:
         install_vendor(out_dir)
-    path = out_dir / f"{notebook.stem}.html"
-    text = render_deck(deck, notebook.parent, out_dir)
+    return write_deck(deck, notebook.parent, out_dir)
+
+
+def write_deck(deck: Deck, source_dir: Path, deck_dir: Path, root: str = "") -> BuiltDeck:
+    """Copy the deck's saved figures to ``<deck_dir>/figures/`` and write ``<deck_dir>/<stem>.html`` atomically."""
+    if deck.figures:
+        (deck_dir / "figures").mkdir(parents=True, exist_ok=True)
+        for name in deck.figures:
+            shutil.copy2(deck.figure_files[name], deck_dir / "figures" / name)
+    path = deck_dir / f"{deck.stem}.html"
+    text = render_deck(deck, source_dir, deck_dir, root)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
@@ -151,3 +159,20 @@ def external_resources(markup: str) -> list[str]:
     """Addresses a page or stylesheet would load from another host (scripts, styles, images, fonts, frames)."""
     return [a or b for a, b in _EXTERNAL.findall(markup) if not (a or b).startswith("data:")]
 
+
+_LOCAL = re.compile(r"""<(?:script|img|iframe)\b[^>]*?\bsrc\s*=\s*["']([^"']+)["']"""
+                    r"""|<link\b[^>]*?\bhref\s*=\s*["']([^"']+)["']""", re.I)
+
+
+def broken_references(page: str | Path) -> list[str]:
+    """Files a built deck loads (scripts, styles, images) that are not where it points: relative paths resolved
+    against the page's folder. Addresses on other hosts are :func:`external_resources`' business."""
+    page = Path(page)
+    missing = []
+    for a, b in _LOCAL.findall(page.read_text(encoding="utf-8")):
+        ref = html.unescape(a or b).split("#")[0].split("?")[0]
+        if not ref or re.match(r"^([a-z][a-z0-9+.-]*:|//)", ref, re.I):
+            continue
+        if not (page.parent / ref).resolve().is_file():
+            missing.append(ref)
+    return missing
