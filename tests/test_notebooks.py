@@ -132,3 +132,24 @@ def test_the_cell_rules_catch_a_long_cell_and_private_api(tmp_path):
     nbformat.write(nb, tmp_path / "99_rules.ipynb")
     r = cells.report(tmp_path / "99_rules.ipynb")
     assert [(i, n) for i, n, _ in r.long] == [(0, 13)] and [(i, n) for i, n, _ in r.allowed] == [(1, 21)]
+
+
+def test_lab_run_holds_the_numbers_the_timings_and_a_fresh_ledger(tmp_path, capsys):
+    from course_lib.notebooks import LabRun
+
+    results = tmp_path / "09_x.json"
+    ledger = tmp_path / "09_x.claims.json"
+    ledger.write_text("[]")                                   # a previous execution's ledger
+    run = LabRun("09_x", str(results), profile="fast", seed=3)
+    assert run.ledger == ledger and not ledger.exists()       # one execution, one ledger
+    with run.timed("fit"):
+        run.results["acc"] = 0.5
+    run.begin("across cells")
+    assert run.end("across cells") >= 0
+    assert run.save() == results
+    saved = load_results(results)
+    assert saved["profile"] == "fast" and saved["seed"] == 3 and saved["acc"] == 0.5
+    assert set(saved["timings"]) == {"fit", "across cells", "total"}
+    assert "measured numbers written to" in capsys.readouterr().out
+    run.save(timings_key=None)
+    assert set(load_results(results)) == {"profile", "seed", "acc", "timings"}   # nothing new, the old entry kept
