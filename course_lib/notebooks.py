@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import env
 from ._atomic import atomic_write
+from .claims import ledger_path
 
 NOTEBOOK_DIR = env.PROJECT_ROOT / "notebooks"
 
@@ -39,6 +41,62 @@ def save_results(results: dict, path: str | Path) -> Path:
 
 def load_results(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+class LabRun:
+    """One execution of a lab and its bookkeeping, so the lab's cells keep to what they teach.
+
+    ``run = notebooks.LabRun("03_model_comparison", results_path, profile=profile, seed=seed)`` starts the clock,
+    holds what the lab records (``run.results``: a dict, the keyword arguments are its first entries) and the
+    seconds its parts took (``run.timings``), and empties the lab's claims ledger (``run.ledger``, beside the
+    results file): one execution, one ledger, a re-run replaces it instead of appending. ``with run.timed("speed"):``
+    times a block; ``run.begin("splits")`` ... ``run.end("splits")`` a part that spans cells; ``run.save()`` adds the
+    total, writes the results JSON (:func:`save_results`) and says where.
+    """
+
+    def __init__(self, lab: str, results_path: str = "", **recorded):
+        self.lab = Path(lab).stem
+        self.file = results_file(self.lab, results_path)
+        self.ledger = ledger_path(self.file)
+        self.ledger.unlink(missing_ok=True)
+        self.results: dict = dict(recorded)
+        self.timings: dict[str, float] = {}
+        self.started = time.perf_counter()
+        self.open: dict[str, float] = {}
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.perf_counter() - self.started
+
+    def begin(self, key: str) -> None:
+        """Start timing the part `key` (:meth:`end` stops it)."""
+        self.open[key] = time.perf_counter()
+
+    def end(self, key: str) -> float:
+        """Stop timing `key`: its seconds since :meth:`begin` go to ``run.timings[key]`` and are returned."""
+        self.timings[key] = time.perf_counter() - self.open.pop(key)
+        return self.timings[key]
+
+    @contextmanager
+    def timed(self, key: str):
+        """``with run.timed("speed"): ...``: the block's seconds go to ``run.timings[key]``."""
+        self.begin(key)
+        try:
+            yield
+        finally:
+            self.end(key)
+
+    def save(self, timings_key: str | None = "timings") -> Path:
+        """Add ``timings["total"]``, store the timings under `timings_key` (None: not at all), write the JSON."""
+        self.timings["total"] = self.elapsed
+        if timings_key:
+            self.results[timings_key] = dict(self.timings)
+        path = save_results(self.results, self.file)
+        print("measured numbers written to", path)
+        if timings_key:
+            print(f"total {self.timings['total']:.0f} s:", {k: round(v, 1) for k, v in self.timings.items()})
+        return path
 
 
 def figure_path(name: str) -> Path:

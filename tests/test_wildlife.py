@@ -557,3 +557,16 @@ def test_scenes_paste_frames_at_their_resolution(tmp_path):
     assert pairs and all(i < j for i, j in pairs) and all([0, 0, 1, 2][i] != [0, 0, 1, 2][j] for i, j in pairs)
     with pytest.raises(ValueError):
         wildlife.paste(bg, [frame], 0.0, [(0.5, 0.5)])
+
+
+def test_a_pipeline_frame_takes_its_most_confident_crop_or_is_empty():
+    crop_proba = np.array([[0.6, 0.4, 0.0], [0.1, 0.9, 0.0], [0.3, 0.3, 0.4]])
+    out = wildlife.frames_from_crops(crop_proba, [0, 0, 2], n_frames=3, empty=2)
+    assert out.tolist() == [[0.1, 0.9, 0.0], [0.0, 0.0, 1.0], [0.3, 0.3, 0.4]]
+
+
+def test_the_set_and_count_table_has_one_column_per_answer():
+    t = wildlife.set_and_count_table([{"zebra"}, set()], [2, 0], {"right": ([{"zebra"}, set()], [2, 0]),
+                                                                  "wrong": ([set(), {"zebra"}], [0, 1])})
+    assert list(t.index) == wildlife.SET_COLUMNS and list(t.columns) == ["right", "wrong"]
+    assert t.loc["exact_match", "right"] == 1.0 and t.loc["exact_match", "wrong"] == 0.0 and t.loc["mae", "right"] == 0

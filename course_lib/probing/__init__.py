@@ -16,8 +16,9 @@ each position's measured receptive field), and ImageNet top-5 tables for sample 
 Used in: 01.
 
 The package: ``layers`` (features, probes, summaries, comparisons), ``filters`` (first-layer filters), ``maps``
-(feature maps, top-5), ``patches`` (receptive fields, top-activating patches) and ``plots`` (the layer-wise
-curve); every name is re-exported here as ``probing.<name>``.
+(feature maps, top-5), ``patches`` (receptive fields, top-activating patches), ``plots`` (the layer-wise
+curve) and ``study`` (lab 01's sample images, every probe it fits, each curve's facts); every name is re-exported
+here as ``probing.<name>``.
 """
 from __future__ import annotations
 
@@ -33,13 +34,16 @@ from .maps import (feature_map_panel, feature_maps, input_image, plot_feature_ma
 from .patches import (PATCH_COLUMNS, choose_units, field_box, patch_record, patch_summary, plot_top_patches,
                       receptive_field, receptive_fields, top_patches)
 from .plots import COLORS, plot_layerwise
+from .study import SAMPLES, SHAPE_SETS, curve_facts, facts_line, first_of, probe_all, sample_images
 
 __all__ = [
-    "COLORS", "COLUMNS", "PATCH_COLUMNS", "PRETRAINED", "RANDOM", "aspect_ratio_feature", "best_stage",
-    "choose_stage", "choose_units", "confirm_stages", "curve", "entry_numbers", "feature_map_panel", "feature_maps",
+    "COLORS", "COLUMNS", "PATCH_COLUMNS", "PRETRAINED", "RANDOM", "SAMPLES", "SHAPE_SETS", "aspect_ratio_feature",
+    "best_stage", "choose_stage", "choose_units", "confirm_stages", "curve", "curve_facts", "facts_line", "first_of",
+    "entry_numbers", "feature_map_panel", "feature_maps",
     "field_box", "filter_stats", "filter_tiles", "first_conv", "input_image", "layerwise_probe", "majority_fraction",
     "one_blas_thread", "paired_comparison", "paired_folds", "patch_record", "patch_summary", "plot_feature_map",
-    "plot_filters", "plot_layerwise", "plot_predictions", "plot_stage_overview", "plot_top_patches", "probe_scores",
+    "plot_filters", "plot_layerwise", "plot_predictions", "plot_stage_overview", "plot_top_patches", "probe_all",
+    "probe_scores", "sample_images",
     "random_init_model", "raw_pixel_features", "receptive_field", "receptive_fields", "record_comparison",
     "reference", "reference_probe", "results_dict", "split_sizes", "stage_depths", "stage_feature_matrices",
     "stage_shapes", "stage_widths", "summarize", "summary_table", "top5_table", "top_patches",

@@ -100,6 +100,19 @@ def plot_pareto(table, cost: str, gain: str = "top1", ax=None, logx: bool = True
     return ax
 
 
+def plot_fronts(speed, zoo):
+    """Two panels: top-1 against the latency measured here (`speed`, :func:`measure_zoo`), and against the
+    published weights file of the whole `zoo` (``models.zoo_table()``), each with its Pareto front."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12.5, 4.4))
+    plot_pareto(speed, "ms_bs1", ax=a, xlabel="ms per image at batch 1 (measured here)",
+                title="Accuracy vs latency: timed models")
+    plot_pareto(zoo, "file_mb", ax=b, xlabel="weights file (MB, published)", title="Accuracy vs size: the whole zoo")
+    fig.tight_layout()
+    return fig
+
+
 def constraint_panel(table, ms_col: str = "ms_bs1", max_ms: float = 50.0, max_mb: float = 100.0,
                      min_top1: float = 70.0, fps: float = 0.0):
     """An ipywidget: sliders for max ms per image, max MB, min top-1 and fps; it plots and lists the shortlist.

@@ -26,7 +26,8 @@ Candidates are networks (EfficientNet-Lite0/1/2), truncated networks (:func:`tru
 
 The parts: :mod:`.scores` (LogME, LEEP, NCE, the cross-validated baselines), :mod:`.duplicates`,
 :mod:`.ranking` (rank agreement and the perfect-score reference), :mod:`.candidates` (the networks, their features
-and scores) and :mod:`.finetune` (the ground truth). Every public name is re-exported here: use ``transfer.<name>``.
+and scores), :mod:`.finetune` (the ground truth) and :mod:`.study` (lab 03's bookkeeping: ground truth per seed,
+costs, the random-init facts, the compatibility table, two figures). Every public name is re-exported here: use ``transfer.<name>``.
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ from .finetune import FineTuneRecipe, fine_tune_candidates
 from .negative import SourceStudy, plot_source_study, record_source_study, source_study
 from .ranking import (PerfectReference, bootstrap_tau, expected_tau, kendall_tau, perfect_tau_reference,
                       rank_agreement, ranks_last, seed_to_seed_tau, tau_b_rows, weighted_tau)
+from .study import (compatibility_summary, compatibility_table, plot_compatibility, plot_transferability, probe_val,
+                    random_init_facts, study_costs, truth_by_seed)
 from .scores import (LOG_2PI, ClassEvidence, LogMEResult, Spectrum, class_evidence, knn_cv_accuracy, leep,
                      log_evidence, logme, nce, one_blas_thread, probe_cv_accuracy, softmax, spectrum)
 
@@ -58,4 +61,7 @@ __all__ = [
     "score_candidates",
     # fine-tuning
     "FineTuneRecipe", "fine_tune_candidates",
+    # the lab's study
+    "truth_by_seed", "study_costs", "random_init_facts", "probe_val", "compatibility_table", "compatibility_summary",
+    "plot_transferability", "plot_compatibility",
 ]

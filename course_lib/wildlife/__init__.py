@@ -19,14 +19,19 @@ What lab 04 needs beyond the general modules:
   :func:`route_for_budget`, :func:`budget_panel`, with the published figures it uses as estimates in
   :data:`PUBLISHED`;
 - when the detector route wins (:mod:`.scenes`): real frames made small or paired in one picture,
-  :func:`small_animal_test`, :func:`two_animal_test`.
+  :func:`small_animal_test`, :func:`two_animal_test`;
+- the lab's bookkeeping between measurements (:mod:`.study`): :func:`frames_from_crops`, :func:`whole_image_sets`,
+  :func:`set_and_count_table`, :func:`standin_pipeline_oof`, :func:`cost_table`, :func:`round_trip`; and its
+  figures (:mod:`.views`): :func:`plot_class_counts`, :func:`plot_random_vs_grouped`, :func:`plot_confusion`,
+  :func:`plot_coverage`, :func:`plot_cost_accuracy`.
 
 The COCO Camera Traps loader for the full data sets is in :mod:`course_lib.cct`. Used in: 04.
 
 The parts, all re-exported here (use ``wildlife.<name>``): :mod:`.frames` (boxes, crops, drawing, frame kinds, the
 long tail), :mod:`.splits` (stations, times, events, event splits, grouped CV, baselines), :mod:`.arms` (the trained
 arms and their comparison), :mod:`.metrics`, :mod:`.detectors` (COCO detectors, stand-ins, crops) and
-:mod:`.pipeline` (latency, cost, the pipeline to pick, the prediction browser), :mod:`.budget` and :mod:`.scenes`.
+:mod:`.pipeline` (latency, cost, the pipeline to pick, the prediction browser), :mod:`.budget`, :mod:`.scenes`,
+:mod:`.study` and :mod:`.views`.
 """
 from __future__ import annotations
 
@@ -44,6 +49,10 @@ from .pipeline import (GPU_ASSUMPTIONS, unlabeled_paths, hours_per_million, pipe
 from .budget import (DEVICES, PUBLISHED, MeasuredCosts, gpu_speedups, route_costs, route_for_budget, winner,
                      draw_budget, budget_panel)
 from .scenes import save_images, paste, small_animal_test, summarise_small, animal_pairs, two_animal_test
+from .study import (SET_COLUMNS, cost_table, frames_from_crops, round_trip, set_and_count_table, standin_pipeline_oof,
+                    whole_image_sets)
+from .views import (SHORT_NAMES, plot_class_counts, plot_confusion, plot_cost_accuracy, plot_coverage,
+                    plot_random_vs_grouped)
 
 __all__ = ["EMPTY", "parse_boxes", "format_boxes", "table_boxes", "to_pixels", "crop_box", "draw_boxes", "show_frames",
            "frame_kinds", "long_tail", "stations", "capture_times", "event_groups", "with_groups", "shared_events",
@@ -55,4 +64,7 @@ __all__ = ["EMPTY", "parse_boxes", "format_boxes", "table_boxes", "to_pixels", "
            "write_crops", "imagenet_probability", "GPU_ASSUMPTIONS", "unlabeled_paths", "hours_per_million",
            "pipeline_latency", "pick_pipeline", "browse_predictions", "DEVICES", "PUBLISHED", "MeasuredCosts",
            "gpu_speedups", "route_costs", "route_for_budget", "winner", "draw_budget", "budget_panel", "save_images",
-           "paste", "small_animal_test", "summarise_small", "animal_pairs", "two_animal_test"]
+           "paste", "small_animal_test", "summarise_small", "animal_pairs", "two_animal_test", "SET_COLUMNS",
+           "cost_table", "frames_from_crops", "round_trip", "set_and_count_table", "standin_pipeline_oof",
+           "whole_image_sets", "SHORT_NAMES", "plot_class_counts", "plot_confusion", "plot_cost_accuracy",
+           "plot_coverage", "plot_random_vs_grouped"]
