@@ -11,7 +11,7 @@ into its recorded archive (sha256), a request was refused or went to any other h
 origin, which refuses and logs those). Prints a table per lab and every file fetched; writes
 ``build/bench/simulated_colab.json`` and the executed labs to ``build/bench/simulated_colab/``.
 
-    python benchmarks/simulated_colab.py                       # every lab, about 15 minutes on 2 cores
+    python benchmarks/simulated_colab.py                       # every lab (fresh caches: lab 03 alone takes 15+ min)
     python benchmarks/simulated_colab.py 00_setup 04_wildlife_case_study
     python benchmarks/simulated_colab.py --ledgers build/colab-ledgers
     python -m course_lib claims --results build/colab-ledgers --docs docs/CLAIMS.md   # the page from that run
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT / "simulated_colab.json")
     parser.add_argument("--work", help="where the throw-away runtimes go (default: the system's temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the runtimes (venvs, data, executed copies)")
-    parser.add_argument("--timeout", type=float, default=3600, help="seconds one lab may take")
+    parser.add_argument("--timeout", type=float, default=7200, help="seconds one lab may take (default 2 h)")
     args = parser.parse_args(argv)
     every = {p.stem: p for p in list_notebooks()}
     names = [Path(n).stem for n in (args.labs + args.labs_opt)] or list(every)
