@@ -133,7 +133,8 @@ def _fetch(name: str, result: ColabSetup, repo: str | None = None) -> None:
         result.datasets[name] = "present"
         return
     repo = repo or COURSE_REPO
-    if name in datapacks.PACKS and repo != "OWNER/NAME":   # the course's own subset, sha256-checked
+    # the course's own subset, sha256-checked: from the repository's release, or from a mirror ($COURSE_DATA_URL)
+    if name in datapacks.PACKS and (repo != "OWNER/NAME" or datapacks.mirror_url()):
         try:
             datapacks.fetch(name, repo)
         except DataError as e:

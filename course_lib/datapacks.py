@@ -6,7 +6,9 @@ kit packs each course folder into a ``<name>.tar`` whose bytes depend only on th
 times and owners; not compressed: the images already are, and gzip's bytes would depend on the zlib build), and records the sha256 of each in :data:`PACKS`. Whoever publishes the
 kit runs ``python -m tools.publish pack-data`` (from a checkout) and attaches the archives to the GitHub release :data:`RELEASE_TAG` of
 the repository named in ``colab.COURSE_REPO``; ``fetch-data NAME`` and ``colab_setup()`` then download and verify
-them (``data.fetch_dataset``). ``tests/test_datapacks.py`` packs the shared course folders and checks each recorded
+them (``data.fetch_dataset``). A classroom mirror (or a server on this machine) serving the same archives replaces the
+release for everything that downloads them when ``COURSE_DATA_URL`` names the folder address that holds them
+(:func:`mirror_url`); the recorded sha256 is checked either way. ``tests/test_datapacks.py`` packs the shared course folders and checks each recorded
 sha256, and fetches them from a local HTTP server, so the table below stays true.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from . import env
 from .errors import DataError
 
 RELEASE_TAG = "course-data-v1"
+MIRROR_SETTING = "COURSE_DATA_URL"   # e.g. http://10.0.0.5:8000/course-data-v1: a folder serving <name>.tar
 SKIP = ("__pycache__", ".DS_Store", ".ipynb_checkpoints")   # never packed: caches a machine adds
 
 
@@ -45,16 +48,26 @@ PACKS: dict[str, Pack] = {p.name: p for p in (   # `python -m tools.publish pack
 )}
 
 
+def mirror_url() -> str | None:
+    """``$COURSE_DATA_URL`` without a trailing slash: the address of a folder serving the course archives (a
+    classroom mirror; ``http(s)://`` or ``file://``), or None when unset (then the GitHub release is used)."""
+    value = os.environ.get(MIRROR_SETTING, "").strip().rstrip("/")
+    return value or None
+
+
 def release_url(name: str, repo: str) -> str:
-    """Where the published archive of `name` lives: the GitHub release :data:`RELEASE_TAG` of `repo` (the kit's
-    repository, ``colab.COURSE_REPO``)."""
+    """Where the published archive of `name` lives: ``<$COURSE_DATA_URL>/<name>.tar`` when that mirror is set, else
+    the GitHub release :data:`RELEASE_TAG` of `repo` (the kit's repository, ``colab.COURSE_REPO``)."""
     if name not in PACKS:
         raise DataError(f"no course archive is recorded for {name!r}; recorded: {sorted(PACKS)}.")
+    if mirror_url():
+        return f"{mirror_url()}/{PACKS[name].file}"
     if not repo or repo == "OWNER/NAME":
         raise DataError("this copy of the kit does not name its GitHub repository yet, so its course data has no "
                         "address: whoever published it runs `python -m tools.publish badges --repo <owner>/<name>` "
                         "and attaches `python -m tools.publish pack-data`'s archives to the release "
-                        f"{RELEASE_TAG!r}. Or copy the data folders into COURSE_DATA_DIR by hand.")
+                        f"{RELEASE_TAG!r}. Or set {MIRROR_SETTING} to a mirror serving them, or copy the data "
+                        "folders into COURSE_DATA_DIR by hand.")
     return f"https://github.com/{repo}/releases/download/{RELEASE_TAG}/{PACKS[name].file}"
 
 

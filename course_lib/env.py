@@ -3,6 +3,8 @@
 Every setting is an environment variable with a sane default, so notebooks, tests and CI agree:
 
 - ``COURSE_DATA_DIR``: folder holding the data sets (CI points it at ``../shared/datasets``).
+- ``COURSE_DATA_URL``: a folder address serving the course data archives (a classroom mirror); unset, they come
+  from the kit's GitHub release (``course_lib.datapacks``).
 - ``COURSE_CACHE_DIR``: feature caches and checkpoints.
 - ``COURSE_OUTPUT_DIR``: what the labs write (``results/``, ``figures/``, student copies, slides): the checkout's
   ``build/`` when the kit runs from a checkout, else ``./build`` under the working folder. A pip-installed kit

@@ -115,6 +115,20 @@ def test_on_colab_from_a_local_mirror_folder(fake_colab, tmp_path):
     assert result.installed == str(mirror.resolve())
 
 
+def test_on_colab_the_course_data_comes_from_a_mirror_even_before_the_kit_names_its_repository(
+        fake_colab, monkeypatch, capsys):
+    from course_lib import datapacks
+
+    asked = []
+    monkeypatch.setattr(datapacks, "fetch", lambda name, repo: asked.append((name, repo)))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")                             # never the official archive here
+    result = colab.colab_setup(datasets=["eurosat"], install=False)
+    assert result.datasets["eurosat"] != "fetched" and asked == []      # placeholder repository: no address
+    monkeypatch.setenv("COURSE_DATA_URL", "http://127.0.0.1:8000/course-data-v1")
+    result = colab.colab_setup(datasets=["eurosat"], install=False)
+    assert result.datasets["eurosat"] == "fetched" and asked == [("eurosat", "OWNER/NAME")]
+
+
 def test_failed_install_says_what_to_check(fake_colab, monkeypatch):
     monkeypatch.setattr(subprocess, "run",
                         lambda cmd, *a, **k: subprocess.CompletedProcess(cmd, 1, "", "ERROR: repository not found"))

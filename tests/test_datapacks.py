@@ -76,3 +76,16 @@ def test_release_addresses_come_from_the_one_repository_setting():
     with pytest.raises(DataError, match="no course archive"):
         datapacks.release_url("imagenet", "you/kit")
     assert colab.COURSE_REPO == "OWNER/NAME"      # unpublished here: fetch-data says how to publish
+
+
+def test_a_mirror_address_replaces_the_release_for_every_download(server, tmp_path, monkeypatch):
+    """``COURSE_DATA_URL`` (a classroom mirror): the same archives and checks, no repository needed."""
+    monkeypatch.setenv("COURSE_DATA_URL", f"{server}/")
+    assert datapacks.mirror_url() == server
+    assert datapacks.release_url("chest_xray", "OWNER/NAME") == f"{server}/chest_xray.tar"
+    folder = datapacks.fetch("chest_xray", "OWNER/NAME", tmp_path / "data")
+    assert folder == tmp_path / "data" / "chest_xray" and len(data.load_dataset("chest_xray", root=folder)) > 0
+    monkeypatch.delenv("COURSE_DATA_URL")
+    assert datapacks.mirror_url() is None
+    with pytest.raises(DataError, match="COURSE_DATA_URL"):
+        datapacks.release_url("chest_xray", "OWNER/NAME")
