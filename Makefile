@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(RUN) $(VENV)/bin/python benchmarks/run.py
 	$(RUN) $(VENV)/bin/python benchmarks/bench_latency_vs_timm.py
 	$(RUN) $(VENV)/bin/python benchmarks/lab_memory.py
+	$(RUN) $(VENV)/bin/python benchmarks/busy_latency.py
 
 strip: $(STAMP)
 	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
