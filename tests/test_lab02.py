@@ -100,6 +100,33 @@ def test_paired_values_and_sweep_dict():
     assert cell["seeds"] == [0, 1, 2] and len(cell["values"]) == 3
 
 
+def test_study_helpers_tabulate_and_record_the_sweep():
+    """The lab's bookkeeping (strategies.study): tables, LP-FT pairs, the learning-rate record, cost ratios."""
+    sweep = _sweep({"probe": {5: 0.8, "all": 0.9}, "full_ft": {5: 0.6}, "lp_ft": {5: 0.7}}, spread=0.02)
+    sweep["weight_change"] = np.where(sweep["strategy"] == "lp_ft", 0.1, 0.3)
+    summary = strategies.summarize(sweep)
+    table = strategies.accuracy_table(summary, sizes=[5, 10, "all"])
+    assert list(table.columns) == ["5", "all"] and table.loc[("near", "probe"), "5"] == "80.0 ± 2.0"
+    assert strategies.probe_at(summary, "near", "all") == pytest.approx(0.9)
+    lp = strategies.lp_ft_facts(sweep, ["near"], ["5"])
+    r = lp["by_dataset"]["near"]
+    assert r["pairs"] == 3 and r["wins"] == 3 and r["ties"] == 0
+    assert r["lp_ft_minus_full_ft"]["mean"] == pytest.approx(0.1)
+    assert lp["weight_change"]["lp_ft"]["near"] == pytest.approx(0.1)
+    assert "+10.0 points" in strategies.lp_ft_line("near", r)
+    lr_rows = pd.DataFrame({"lr": [1e-4, 1e-4, 1e-2, 1e-2], "seed": [1, 0, 0, 1], "accuracy": [0.9, 0.8, 0.5, 0.4],
+                            "weight_change": [0.01, 0.01, 0.2, 0.2], "reused": [True, True, False, False]})
+    rec = strategies.lr_facts(lr_rows, "near", "all", 1e-2, 0.85)
+    assert rec["reused_from_sweep"] == 2 and rec["by_lr"]["0.0001"]["values"] == [0.8, 0.9]
+    assert strategies.lr_summary(lr_rows).loc[1e-2, "accuracy"] == pytest.approx(0.45)
+    costs = pd.DataFrame({"strategy": ["probe", "last_k", "full_ft"], "k": [0, 0, 9],
+                          "trainable_params": [10, 20, 2000], "seconds_per_epoch": [0.5, 1.0, 4.0],
+                          "peak_memory_mb": [0.0, 0.5, 300.0]})
+    assert strategies.cost_ratios(costs) == {"param_ratio_full_vs_head": 100.0, "epoch_ratio_full_vs_head": 4.0,
+                                             "memory_ratio_full_vs_head": 300.0}
+    assert "100x the parameters" in strategies.cost_line(costs)
+
+
 def test_schedule_epochs_guarantees_optimiser_steps():
     assert strategies.schedule_epochs(10, 3, batch_size=32, min_steps=10) == 10     # one step per epoch
     assert strategies.schedule_epochs(40, 3, batch_size=32, min_steps=10) == 5      # two steps per epoch

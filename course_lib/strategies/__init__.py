@@ -21,9 +21,11 @@ task (:func:`task_for_model`: the same pixels for each) and measures train and v
 The package's parts: :mod:`.names` (strategy keys, labels, colours, cost order), :mod:`.task` (:class:`Task`,
 :func:`prepare_task`, :func:`inner_task`, in-memory data sets), :mod:`.run` (:func:`run_strategy` and its steps,
 the probe, BatchNorm handling, the run cache), :mod:`.sweep` (sweeps, summaries, crossings, decision tables),
-:mod:`.costs` (:func:`cost_table`), :mod:`.capacity` (network size and overfitting) and :mod:`.plots`. Every public name is re-exported here: use
-``strategies.<name>``. To replace :func:`run_strategy` for the functions that call it (sweeps, the inner-split
-choice, the learning-rate runs), patch ``strategies.run.run_strategy``.
+:mod:`.costs` (:func:`cost_table`), :mod:`.capacity` (network size and overfitting), :mod:`.plots` and
+:mod:`.study` (the lab's bookkeeping: facts for the results JSON, printed lines, tables, the learning-rate
+figure). Every public name is re-exported here: use ``strategies.<name>``. To replace :func:`run_strategy` for
+the functions that call it (sweeps, the inner-split choice, the learning-rate runs), patch
+``strategies.run.run_strategy``.
 Used in: 02.
 """
 from __future__ import annotations
@@ -37,6 +39,9 @@ from .run import (fit_probe, freeze_batchnorm, head_from_probe, optimiser_steps_
 from .sweep import (all_crossings, best_strategies, choose_on_inner_split, claim_pairs, crossing_points,
                     data_size_sweep, decision_dict, decision_table, leader, lr_experiment, mean_std, paired,
                     summarize, sweep_to_dict, usable_sizes)
+from .study import (accuracy_table, capacity_table, cost_line, cost_ratios, dataset_facts, gap_line, lp_ft_facts,
+                    lp_ft_line, lr_facts, lr_summary, more_data_facts, pick_line, plot_learning_rate, probe_at,
+                    task_line)
 from .task import Task, concat_tables, inner_task, prepare_task
 
 __all__ = ["ALL", "COLORS", "COST_ORDER", "LABELS", "STRATEGIES", "Task", "all_crossings", "best_strategies",
@@ -46,4 +51,7 @@ __all__ = ["ALL", "COLORS", "COST_ORDER", "LABELS", "STRATEGIES", "Task", "all_c
            "freeze_batchnorm", "head_from_probe", "inner_task", "label", "leader", "lr_experiment", "mean_std",
            "optimiser_steps_per_epoch", "paired", "plot_costs", "plot_sweep", "prepare_task", "probe_parameters",
            "recalibrate_batchnorm", "run_strategy", "schedule_epochs", "show_depth", "summarize", "sweep_to_dict",
-           "usable_sizes", "weight_change"]
+           "usable_sizes", "weight_change",
+           "accuracy_table", "capacity_table", "cost_line", "cost_ratios", "dataset_facts", "gap_line", "lp_ft_facts",
+           "lp_ft_line", "lr_facts", "lr_summary", "more_data_facts", "pick_line", "plot_learning_rate", "probe_at",
+           "task_line"]
