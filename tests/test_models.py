@@ -234,3 +234,22 @@ def test_the_zoo_has_the_deeper_resnets_and_vgg19_with_their_published_facts():
     assert list(deep["params_m"]) == sorted(deep["params_m"]) and list(deep["gflops"]) == sorted(deep["gflops"])
     assert table.loc["vgg19", "params_m"] > table.loc["vgg16", "params_m"] > 130
     assert table.loc[["resnet101", "resnet152", "vgg19"], "family"].tolist() == ["ResNet", "ResNet", "VGG"]
+
+
+def test_replace_head_with_a_seed_does_not_depend_on_what_ran_before():
+    """Lab 02's recipe: features computed (random state advanced) or read from a cache must give the same head."""
+    import torchvision
+
+    def head_after(draws: int):
+        torch.manual_seed(123)
+        torch.rand(draws)                       # whatever ran before: a different random state
+        net = torchvision.models.resnet18(weights=None)
+        state_before = torch.random.get_rng_state()
+        models.replace_head(net, 3, seed=7)
+        assert torch.equal(torch.random.get_rng_state(), state_before)   # global state left as it was
+        return net.fc.weight.detach().clone()
+
+    assert torch.equal(head_after(0), head_after(1000))
+    torch.manual_seed(0)
+    unseeded = [models.replace_head(torchvision.models.resnet18(weights=None), 3).fc.weight for _ in range(2)]
+    assert not torch.equal(unseeded[0], unseeded[1])

@@ -213,10 +213,22 @@ def head_name(model: nn.Module) -> str:
     return linears[-1]
 
 
-def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
-    """A new, randomly initialised head with `num_classes` outputs; the backbone is untouched."""
+def replace_head(model: nn.Module, num_classes: int, seed: int | None = None) -> nn.Module:
+    """A new, randomly initialised head with `num_classes` outputs; the backbone is untouched.
+
+    With `seed`, the head's initial weights come from that seed alone (torch's global random state is left as it
+    was), so they do not depend on what ran before, e.g. whether features came from a cache or were computed.
+    """
     if num_classes < 1:
         raise CourseLibError(f"num_classes must be at least 1, got {num_classes}.")
+    if seed is None:
+        return _new_head(model, num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _new_head(model, num_classes)
+
+
+def _new_head(model: nn.Module, num_classes: int) -> nn.Module:
     if hasattr(model, "reset_classifier"):
         model.reset_classifier(num_classes)
     else:
