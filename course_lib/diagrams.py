@@ -6,13 +6,16 @@
   fine-tuning, from scratch), frozen parts in blue, trained ones in red, random initialisation hatched.
 - ``"decision"``: the transfer decision flow of labs 03-05: how close the data is to the source, how much of it
   there is, and the strategy to start with (``recommend.strategy_for``).
+- ``"routes"``: lab 04's three routes from a camera-trap frame to a label (whole-frame classifier, detector then
+  classifier on each crop, training from scratch) and what each costs and can answer.
+- ``"choose"``: lab 05's path from a folder of images to a written choice (checks, candidates, measurement, report).
 """
 from __future__ import annotations
 
 from .errors import unknown_name
 
 FROZEN, TRAINED, NEUTRAL = "#9DB7D5", "#E39A9C", "#E8E8E8"
-KINDS = ("backbone", "strategies", "decision")
+KINDS = ("backbone", "strategies", "decision", "routes", "choose")
 
 
 def _box(ax, x, y, w, h, text, color=NEUTRAL, hatch=None, size=8):
@@ -85,15 +88,53 @@ def _decision(ax):
     return "The transfer decision, as a first guess to measure"
 
 
+def _routes(ax):
+    _box(ax, 0.0, 1.0, 1.6, 0.6, "camera-trap\nframe")
+    routes = [("pretrained backbone\n(frozen or fine-tuned)", None, "one label per frame",
+               "cheap: one forward pass"),
+              ("detector: boxes", "classifier\non each crop", "a label per animal,\ncounts, small animals",
+               "a detector pass + one per box"),
+              ("network from scratch", None, "one label per frame", "needs many labelled frames")]
+    for i, (first, second, answers, cost) in enumerate(routes):
+        y = 2.0 - i * 1.0
+        _box(ax, 2.4, y, 2.6, 0.6, first, FROZEN if i < 2 else TRAINED, "///" if i == 2 else None, size=7)
+        _arrow(ax, 1.6, 1.3, 2.4, y + 0.3)
+        if second:
+            _box(ax, 5.5, y, 1.8, 0.6, second, TRAINED, size=7)
+            _arrow(ax, 5.0, y + 0.3, 5.5, y + 0.3)
+        _box(ax, 7.8, y, 2.4, 0.6, answers, size=7)
+        _arrow(ax, 7.3 if second else 5.0, y + 0.3, 7.8, y + 0.3)
+        ax.text(10.4, y + 0.3, cost, fontsize=7, va="center")
+    ax.set_xlim(-0.1, 13.0)
+    ax.set_ylim(-0.2, 2.8)
+    return "Three routes from a frame to a label: what each can answer, and what it costs"
+
+
+def _choose(ax):
+    steps = [("your folder\n(class sub-folders)", NEUTRAL), ("checks: bad files,\nduplicates, balance", NEUTRAL),
+             ("candidates: size\nand speed fit?", FROZEN), ("measure: paired folds,\nshortcuts, latency", TRAINED),
+             ("report: the choice,\nwhat was ruled out", NEUTRAL)]
+    for i, (text, color) in enumerate(steps):
+        x = i * 2.5
+        _box(ax, x, 0.4, 2.0, 0.7, text, color, size=7)
+        if i:
+            _arrow(ax, x - 0.5, 0.75, x, 0.75)
+    ax.text(0, 1.4, "each step can stop the run with a message that says what to fix", fontsize=8)
+    ax.set_xlim(-0.1, 12.2)
+    ax.set_ylim(0, 1.7)
+    return "Choosing a model for your own images: the steps `choose` runs"
+
+
 def concept_diagram(kind: str, ax=None):
     """Draw one of :data:`KINDS` (see the module docstring); returns the axes."""
     import matplotlib.pyplot as plt
 
-    draw = {"backbone": _backbone, "strategies": _strategies, "decision": _decision}
+    draw = {"backbone": _backbone, "strategies": _strategies, "decision": _decision, "routes": _routes,
+            "choose": _choose}
     if kind not in draw:
         raise unknown_name("diagram", kind, KINDS, "course_lib.diagrams.KINDS")
     if ax is None:
-        _, ax = plt.subplots(figsize=(11, 2.2 if kind == "backbone" else 3.0))
+        _, ax = plt.subplots(figsize=(11, {"backbone": 2.2, "choose": 1.8}.get(kind, 3.0)))
     ax.set_title(draw[kind](ax), fontsize=10)
     ax.axis("off")
     return ax

@@ -16,7 +16,8 @@ def test_every_diagram_draws_its_boxes_and_title(kind, tmp_path):
     ax = diagrams.concept_diagram(kind)
     texts = [t.get_text() for t in ax.texts]
     assert ax.get_title() and len(ax.patches) >= 5
-    expected = {"backbone": "head", "strategies": "from scratch", "decision": "linear probe on the last stage"}[kind]
+    expected = {"backbone": "head", "strategies": "from scratch", "decision": "linear probe on the last stage",
+                "routes": "classifier\non each crop", "choose": "report: the choice,\nwhat was ruled out"}[kind]
     assert any(expected in t for t in texts)
     ax.figure.savefig(tmp_path / f"{kind}.png")
     assert (tmp_path / f"{kind}.png").stat().st_size > 5000
