@@ -11,6 +11,7 @@ parameter), and a wrong answer gets expected vs got and a reason, never a bare "
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -189,6 +190,70 @@ class ChoiceProblem(Problem):
         if value != self.answer:
             raise Incorrect(self.explanations.get(value, f"{value!r} is not what the measurement shows."))
         return self.why or self.correct_message
+
+
+NUMBER = r"\d+(?:\.\d+)?\s*(%)?"
+
+
+def quotes_value(text: str, value: float, tol: float) -> bool:
+    """Does `text` quote `value` (within `tol`, its rounding)? ``95.1%`` quotes 0.951; ``12 ms`` quotes 12.4. Signs
+    are words as often as symbols ("2 points lower"), so a number quotes a value of either sign."""
+    for m in re.finditer(NUMBER, text):
+        n = float(m.group(0).rstrip("% \t\n"))
+        if abs(n - abs(value)) <= tol or (m.group(1) and abs(n / 100 - abs(value)) <= tol):
+            return True
+    return False
+
+
+def name_pattern(name: str) -> str:
+    """A regex for a model or pipeline name as people write it: ``mobilenet_v3_large`` matches "MobileNet-V3 large"."""
+    return r"[-_ ]?".join(re.escape(part) for part in re.split(r"[-_ ]+", name.strip()) if part)
+
+
+class WrittenAnswer(Problem):
+    """A short written answer a rubric grades; the check only looks for the parts a reader needs to check it.
+
+    ``vars[0]`` holds the text. Subclasses set ``MIN_WORDS``, ``PARTS`` (what a reader looks for -> a
+    case-insensitive regex) and ``NEEDS_NUMBER`` (a description of the number asked for, "" if none), and may add
+    parts that depend on the run: :meth:`run_parts` (regexes, e.g. the chosen model's name) and :meth:`quoted`
+    (values the text must quote from this run, each with its rounding tolerance). Missing parts are listed in one
+    message, in the order run parts, the number, ``PARTS``, quoted values."""
+
+    MIN_WORDS: int = 40
+    PARTS: dict = {}
+    NEEDS_NUMBER: str = ""
+    NUMBER_PATTERN: str = r"\d\.\d|\d+\s*%|\d+\s*ms"
+    TOO_SHORT: str = "{n} words: an answer needs at least {min_words} (a short paragraph) to say what it is asked."
+    MISSING: str = "a reader could not check your answer yet; add "
+    correct_message = ("each part a reviewer looks for is there. Your instructor's rubric also asks whether the "
+                       "reasoning follows from your run's numbers.")
+
+    def run_parts(self, *values: Any) -> dict:
+        return {}
+
+    def quoted(self, *values: Any) -> dict:
+        """{what the text must quote: (value, tolerance)} from this run."""
+        return {}
+
+    def more_checks(self, text: str, *values: Any) -> None:
+        """Checks after the parts (raise :class:`Incorrect`)."""
+
+    def verify(self, text: Any, *values: Any) -> str | None:
+        text = str(text)
+        n = len(re.findall(r"[\w.%-]+", text))
+        if n < self.MIN_WORDS:
+            raise Incorrect(self.TOO_SHORT.format(n=n, min_words=self.MIN_WORDS))
+        parts = dict(self.run_parts(*values))
+        if self.NEEDS_NUMBER:
+            parts[self.NEEDS_NUMBER] = self.NUMBER_PATTERN
+        parts.update(self.PARTS)
+        missing = [what for what, pattern in parts.items() if not re.search(pattern, text, re.I)]
+        missing += [what for what, (value, tol) in self.quoted(*values).items()
+                    if not quotes_value(text, value, tol)]
+        if missing:
+            raise Incorrect(self.MISSING + "; ".join(missing) + ".")
+        self.more_checks(text, *values)
+        return self.correct_message
 
 
 def bind_exercises(namespace: dict, problems: Iterable[type], prefix: str = "q") -> list[Problem]:

@@ -120,3 +120,83 @@ def test_an_answer_that_raises_is_incorrect_with_its_error_and_line_not_a_traceb
     assert q1.last.status == "incorrect"
     ns["mean_of"] = lambda v: sum(v) / len(v)
     q1.assert_check_passed()
+
+
+# ----------------------------------------------------------------------------- written answers
+class Reading(checks.WrittenAnswer):
+    vars = ("reading", "scores")
+    MIN_WORDS = 12
+    NEEDS_NUMBER = "a number"
+    PARTS = {"a verdict": r"verdict|inconclusive|supported"}
+
+    def run_parts(self, scores):
+        return {f"the model ({scores['model']})": checks.name_pattern(scores["model"])}
+
+    def quoted(self, scores):
+        return {"the measured accuracy": (scores["accuracy"], 0.006)}
+
+
+def _reading(text):
+    ns = {"scores": {"model": "mobilenet_v3_large", "accuracy": 0.912}, "reading": text}
+    (q,) = checks.bind_exercises(ns, [Reading])
+    return q
+
+
+def test_written_answer_too_short_says_how_many_words():
+    q = _reading("MobileNet-V3 large: 91.2%, supported.")
+    q.assert_check_failed()
+    assert q.last.message.startswith("4 words:") and "at least 12" in q.last.message
+
+
+def test_written_answer_names_every_missing_part_in_order():
+    q = _reading("I think the network I picked is clearly better than the other one by a wide margin here.")
+    q.assert_check_failed()
+    m = q.last.message
+    assert m.startswith("a reader could not check your answer yet; add ")
+    assert m.index("the model (mobilenet_v3_large)") < m.index("a number") < m.index("a verdict") < m.index(
+        "the measured accuracy")
+
+
+def test_written_answer_needs_the_number_this_run_measured():
+    q = _reading("MobileNet V3 Large reached 0.85 on the validation folds, and the verdict was supported by them.")
+    q.assert_check_failed()
+    assert q.last.message.endswith("add the measured accuracy.")
+    for quoted in ("0.912", "0.91", "91.2%", "91 %"):
+        q = _reading(f"MobileNet V3 Large reached {quoted} on the validation folds, and the verdict was supported.")
+        q.assert_check_passed()
+
+
+def test_written_answer_blank_is_not_attempted_and_quotes_value():
+    assert _reading(checks.____).outcome().status == "not attempted"
+    assert checks.quotes_value("a gap of 7 points", -0.07, 0.006) is False
+    assert checks.quotes_value("a gap of 7% lower", -0.07, 0.006) and checks.quotes_value("took 12 ms", 12.4, 0.6)
+    assert not checks.quotes_value("took 13 ms", 12.4, 0.5)
+
+
+def test_lab05_written_exercises_keep_their_messages():
+    from types import SimpleNamespace
+
+    from course_lib.exercises import lab05
+
+    ns = {"choice": SimpleNamespace(chosen="Lite0@blocks.5")}
+    _, _, q3, q4 = lab05.bind_exercises(ns, lab05.EXERCISES)
+    ns["justification"] = "Lite0 is good."
+    q3.assert_check_failed()
+    assert q3.last.message.startswith("3 words: a justification needs at least 40 (a short paragraph)")
+    ns["justification"] = " ".join(["word"] * 40)
+    q3.assert_check_failed()
+    assert q3.last.message == ("a reader could not check your choice yet; add the network you chose (Lite0@blocks.5); "
+                               "a number from the evidence (an accuracy, an interval, or ms per image); how sure the "
+                               "evidence is (an interval or a verdict, not only a mean); a risk checked (shortcuts, "
+                               "random weights, duplicates, imbalance, leakage).")
+    ns["justification"] = "I chose lite0: 0.93 accuracy, interval 0.90-0.95, beats every shortcut. " + "x " * 40
+    q3.assert_check_passed()
+    ns["my_answer"] = "short"
+    q4.assert_check_failed()
+    assert q4.last.message == "1 words: an interview answer that covers five factors needs at least 80."
+    ns["my_answer"] = "the task and its source, the size, the domain, the accuracy, a probe " + "x " * 80
+    q4.assert_check_failed()
+    assert q4.last.message.startswith("back at least two factors with numbers")
+    ns["my_answer"] = "the size, the accuracy, a probe " + "x " * 80
+    q4.assert_check_failed()
+    assert q4.last.message == "an interviewer would miss: compatibility of task and source; similarity of the data."

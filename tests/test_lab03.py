@@ -265,11 +265,59 @@ def test_q5_needs_all_three_quotes():
     assert lab03.Reconcile({"origins": ____}).outcome().status == "not attempted"
 
 
-def test_exercises_are_bound_as_q1_to_q5():
+def test_exercises_are_bound_as_q1_to_q6():
     ns: dict = {}
     bound_ = lab03.bind_exercises(ns, lab03.EXERCISES)
-    assert [type(b).__name__ for b in bound_] == ["ParetoFront", "NCEByHand", "TauOfLogME", "FirstStep", "Reconcile"]
-    assert ns["q4"] is bound_[3] and ns["q5"] is bound_[4]
+    assert [type(b).__name__ for b in bound_] == ["ParetoFront", "NCEByHand", "TauOfLogME", "FirstStep", "Reconcile",
+                                                  "ReplyToTheQuote"]
+    assert ns["q4"] is bound_[3] and ns["q5"] is bound_[4] and ns["q6"] is bound_[5]
+
+
+# ----------------------------------------------------------------------------- Q6: the written reply
+def _reply_ns(text, shortlist=("mobilenet_v3_large", "tf_efficientnet_lite0")):
+    speed = pd.DataFrame({"ms_bs1": [148.6, 12.4, 16.1], "top1": [81.1, 75.3, 75.1]},
+                         index=["vit_b_16", "mobilenet_v3_large", "tf_efficientnet_lite0"])
+    realtime = pd.DataFrame({"claim": ["realtime_latency", "realtime_latency"], "model": ["vit_b_16", "resnet18"],
+                             "verdict": ["contradicted", "supported"]})
+    return lab03.ReplyToTheQuote({"reply": text, "speed": speed, "realtime": realtime,
+                                  "shortlist_30fps": speed.loc[list(shortlist)]})
+
+
+REPLY_GOOD = ("86 M is the parameter count of ViT-Base in the ViT paper, but the 85.8% top-1 has no source the lab "
+              "could find: torchvision's closest figure belongs to weights pretrained on far more data, at 384 px. "
+              "Size aside, 30 fps leaves 33.3 ms per frame, and ViT-B/16 took 148.6 ms at batch 1 on this machine: "
+              "the ledger's verdict is contradicted. MobileNet-V3 large fits, at 12.4 ms per frame with a published "
+              "top-1 of 75.3%; I would test it on our own images with a linear probe, starting small, before paying "
+              "for anything bigger. All of this holds for this CPU at batch 1: a GPU or a phone can order the models "
+              "differently, so time the candidates on the app's own hardware before deciding anything at all.")
+
+
+def test_q6_a_reply_with_this_runs_latency_verdict_and_shortlist_passes():
+    _reply_ns(REPLY_GOOD).assert_check_passed()
+    _reply_ns(REPLY_GOOD.replace("148.6 ms", "about 149 ms")).assert_check_passed()       # rounded is fine
+
+
+@pytest.mark.parametrize("text,words", [
+    ("Transformers are slow, use a CNN.", "words: a reply that checks both figures"),
+    (REPLY_GOOD.replace("148.6 ms", "about 100 ms"), "ViT-B/16's batch-1 latency your run measured"),
+    (REPLY_GOOD.replace("MobileNet-V3 large fits", "ResNet-50 fits"), "a model from your run's 30 fps shortlist"),
+    (REPLY_GOOD.replace("the ledger's verdict is contradicted", "far too slow"), "real-time verdict"),
+    (REPLY_GOOD.replace("All of this holds for this CPU at batch 1: a GPU or a phone can order the models "
+                        "differently", "Transformers never work in real time, anywhere").replace("on this machine", "")
+     .replace("app's own hardware", "app").replace(" at batch 1", "") + " Trust the published numbers, they are what everyone quotes.",
+     "for what the verdict holds"),
+])
+def test_q6_typical_weak_replies_fail_and_say_what_is_missing(text, words):
+    q = _reply_ns(text)
+    q.assert_check_failed()
+    assert words in q.last.message, q.last.message
+
+
+def test_q6_an_empty_shortlist_asks_to_say_none_fits():
+    q = _reply_ns(REPLY_GOOD, shortlist=())
+    q.assert_check_failed()
+    assert "shortlist" in q.last.message
+    _reply_ns(REPLY_GOOD + " Here no timed model fits.", shortlist=()).assert_check_passed()
 
 
 # ----------------------------------------------------------------------------- the lab's statements

@@ -24,7 +24,7 @@ def bound():
 
 
 def test_exercises_start_not_attempted(bound):
-    ns, (q1, q2, q3, q4) = bound
+    ns, (q1, q2, q3, q4, q5) = bound
 
     def visit_groups(stations, times, gap_minutes):
         ____  # noqa: F821 - the blank a learner starts from
@@ -126,7 +126,7 @@ def test_q2_auto_share_by_behaviour(bound):
 
 
 def test_q3_pick_under_budget(bound):
-    ns, (_, _, q3, _) = bound
+    ns, (_, _, q3, *_) = bound
     ns["cost_table"] = pd.DataFrame({"pipeline": ["classifier", "scratch", "detector", "big", "swin"],
                                      "accuracy": [0.52, 0.10, 0.60, 0.53, float("nan")],
                                      "hours_per_million": [3.0, 3.0, 20.0, 5.0, 1.0]})
@@ -157,7 +157,7 @@ def test_q3_pick_under_budget(bound):
 
 
 def test_q4_box_to_normalised(bound):
-    ns, (*_, q4) = bound
+    ns, (*_, q4, _) = bound
     ns["to_normalised"] = lambda b, w, h: [b[0] / w, b[1] / h, b[2] / w, b[3] / h]
     q4.assert_check_passed()
     ns["to_normalised"] = lambda b, w, h: [b[0] / h, b[1] / w, b[2] / h, b[3] / w]
@@ -173,6 +173,53 @@ def test_q4_box_to_normalised(bound):
 def test_hints_and_solutions_exist():
     for cls in lab04.EXERCISES:
         assert cls.hints and cls.solution_code, cls.__name__
+
+
+# ----------------------------------------------------------------------------- Q5: the written recommendation
+def _recommendation(text, recommended="classifier: pretrained features + probe"):
+    cost_table = pd.DataFrame({"pipeline": ["classifier: pretrained features + probe", "classifier: fine-tuned",
+                                            "detect + crop + classify: ssdlite320_mobilenet_v3_large"],
+                               "ms_per_frame": [31.4, 31.4, 118.2], "hours_per_million": [8.72, 8.72, 32.8]})
+    return lab04.Recommendation({"recommendation": text, "cost_table": cost_table, "recommended": recommended,
+                                 "entry": {"verdict": "supported", "diff": 0.21}, "val_set": list(range(21))})
+
+
+REC_GOOD = ("Run the classifier on pretrained features with a linear probe: 31 ms per frame on this CPU, 8.7 h per "
+            "million frames, within the 24 h budget for a year of frames on one small computer. Against training "
+            "from scratch, with the same steps on the same event splits, the fine-tune leads by +0.21 (90% interval "
+            "+0.10 to +0.32, verdict supported). The detector pipelines cost several times more per frame, and their "
+            "accuracy here is an upper bound: drawn boxes stand in for the detector. Limits: the accuracy rests on "
+            "21 val frames, so one error moves it by 5 points, and this sample cannot show how the detector or the "
+            "empty-frame stage behave: too few frames have boxes or are empty, and several classes have a single "
+            "frame. Next: load a full LILA set with the CCT loader, split it by event or location, and re-measure "
+            "both pipelines and the coverage curve there, at the accuracy the team needs.")
+
+
+def test_q5_a_recommendation_with_this_runs_cost_verdict_and_size_passes():
+    _recommendation(REC_GOOD).assert_check_passed()
+    _recommendation(REC_GOOD.replace("a linear probe", "fine-tuned weights"),
+                    recommended="classifier: fine-tuned").assert_check_passed()
+
+
+@pytest.mark.parametrize("text,words", [
+    ("Use the probe, it is fast and accurate enough for the team.", "words: a recommendation the team can act on"),
+    (REC_GOOD.replace("8.7 h", "about a day"), "its hours per million frames"),
+    (REC_GOOD.replace("31 ms per frame", "a few ms per frame"), "its ms per frame on this CPU"),
+    (REC_GOOD.replace("verdict supported", "a clear win"), "the verdict the ledger recorded"),
+    (REC_GOOD.replace("21 val frames", "the val frames"), "how many val frames"),
+    (REC_GOOD.replace("Next: load", "The team may load").replace("re-measure", "look at")
+     .replace("LILA set with the CCT loader", "archive"), "a concrete next step"),
+])
+def test_q5_typical_weak_recommendations_fail_and_say_what_is_missing(text, words):
+    q = _recommendation(text)
+    q.assert_check_failed()
+    assert words in q.last.message, q.last.message
+
+
+def test_q5_names_the_pipeline_the_run_recommends():
+    q = _recommendation(REC_GOOD.replace("with a linear probe", "").replace("pretrained features", "the features"))
+    q.assert_check_failed()
+    assert "the pipeline your run recommends" in q.last.message
 
 
 # ----------------------------------------------------------------------------- the lab's claims

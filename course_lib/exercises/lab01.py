@@ -12,19 +12,23 @@ In the lab: ``from course_lib.exercises.lab01 import *`` then ``bind_exercises(g
 4. :class:`ReferencesOnNearDomain`: the X-ray section's shortcut test on ants vs bees, which the lab did not run:
    ``aspect_acc``, the aspect-ratio probe's accuracy there, and ``transfer_margin``, how far the pretrained final
    stage leads the strongest cheap reference (random init, raw pixels, aspect ratio).
+5. :class:`XrayEvidence`: ``xray_reading``, a written answer: is the high NORMAL vs PNEUMONIA score evidence of
+   transfer, and what would be? The check looks for this run's four scores, its verdict on the 682 X-rays and the
+   parts the rubric grades (instructor copy, docs/RUBRICS.md).
 """
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import models, probing
-from ..checks import Incorrect, NotAttempted, Problem, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
+from ..checks import Incorrect, NotAttempted, Problem, WrittenAnswer, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
 
-__all__ = ["BestStageFarDomain", "EXERCISES", "FreezeUpToStage", "ProbeOneStage", "ReferencesOnNearDomain", "____",
+__all__ = ["BestStageFarDomain", "EXERCISES", "FreezeUpToStage", "ProbeOneStage", "ReferencesOnNearDomain", "XrayEvidence", "____",
            "bind_exercises"]
 
 
@@ -322,4 +326,42 @@ class ReferencesOnNearDomain(Problem):
                 "believe it, on every data set.")
 
 
-EXERCISES = [BestStageFarDomain, FreezeUpToStage, ProbeOneStage, ReferencesOnNearDomain]
+class XrayEvidence(WrittenAnswer):
+    vars = ("xray_reading", "facts", "summary", "entries")
+    XRAY, MORE = "xray_normal_vs_pneumonia", "far_domain_poor/xray_more_bacteria_vs_virus"
+    MIN_WORDS = 100
+    TOO_SHORT = ("{n} words: the answer needs at least {min_words} to give the scores, what they say about transfer "
+                 "and what comparison would be evidence.")
+    PARTS = {"which cue the cheap references read (what differs between the classes' scans)":
+             r"shortcut|shape|aspect|exposure|\bcue",
+             "what would be evidence of transfer (a task without that cue, folds by patient, the same references)":
+             r"bacteri|viral|patient|without (the|that|this) (shortcut|cue)"}
+    hints = ("Read section 4's printed facts for `xray_normal_vs_pneumonia` (pretrained final stage, random init final "
+             "stage, raw pixels) and its table (the aspect-ratio row). How far apart are they?",
+             "If a probe that sees only the scan's shape scores that high, what does the pretrained score prove? Then "
+             "read the verdict your run recorded for the 682 bacterial vs viral X-rays, and its power line.")
+    solution_code = ('xray_reading = """On NORMAL vs PNEUMONIA my run scored <a> with pretrained final features, '
+                     '<b> with random weights, <c> with 16 x 16 raw pixels and <d> with the aspect ratio alone. The '
+                     'classes were scanned at different shapes and exposures: a shortcut that cheap references read '
+                     'as well as ImageNet features, so the high score is no evidence of transfer. Evidence needs a '
+                     'task without that cue, folds by patient and the same references: on the 682 bacterial vs viral '
+                     'X-rays pretrained beat random init by <diff>, verdict <inconclusive>, and the power line says '
+                     'the design cannot place a gain of a few points on either side of the 5-point margin."""')
+
+    def run_parts(self, facts, summary, entries):
+        entry = entries.get(self.MORE)
+        if entry is None:
+            raise NotAttempted("run section 4's 682-X-ray cells first: they record the verdict this answer reads.")
+        return {"the verdict your run recorded for pretrained vs random init on the 682 bacterial vs viral X-rays":
+                re.escape(entry["verdict"])}
+
+    def quoted(self, facts, summary, entries):
+        f = facts[self.XRAY]
+        return {"the pretrained final stage's NORMAL vs PNEUMONIA score your run printed": (f["final"], 0.006),
+                "the random-init final stage's score": (f["final_random"], 0.006),
+                "the raw-pixel reference's score": (f["raw_pixels"], 0.006),
+                "the aspect-ratio reference's score": (probing.reference(summary, self.XRAY, "aspect ratio")["mean"],
+                                                       0.006)}
+
+
+EXERCISES = [BestStageFarDomain, FreezeUpToStage, ProbeOneStage, ReferencesOnNearDomain, XrayEvidence]

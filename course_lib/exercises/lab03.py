@@ -12,18 +12,22 @@ In the lab: ``from course_lib.exercises.lab03 import *`` then ``bind_exercises(g
    section 6's measured ``compat`` table within 2 points of the best (it differs between the two data sets).
 5. :class:`Reconcile`: ``origins``, three figures the course texts quote (ResNet-50 76.2%, Inception-v3 78.8%,
    MobileNet 17 MB) traced to the weights, version and crop they belong to, among ``recommend.figure_origins()``.
+6. :class:`ReplyToTheQuote`: ``reply``, a written reply to a colleague's quoted figures, with this run's latency of
+   ViT-B/16, its real-time verdict and a model from this run's 30 fps shortlist (rubric: instructor copy and
+   docs/RUBRICS.md).
 """
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
 from .. import recommend, transfer
-from ..checks import (ChoiceProblem, Incorrect, NotAttempted, Problem, ____, bind_exercises,  # noqa: F401  (re-exported)
-                      check_function)
+from ..checks import (ChoiceProblem, Incorrect, NotAttempted, Problem, WrittenAnswer, ____, bind_exercises,  # noqa: F401  (re-exported)
+                      check_function, name_pattern)
 
-__all__ = ["EXERCISES", "FirstStep", "NCEByHand", "ParetoFront", "Reconcile", "TauOfLogME", "____", "bind_exercises"]
+__all__ = ["EXERCISES", "FirstStep", "NCEByHand", "ParetoFront", "Reconcile", "ReplyToTheQuote", "TauOfLogME", "____", "bind_exercises"]
 
 
 class ParetoFront(Problem):
@@ -287,4 +291,38 @@ class Reconcile(Problem):
         return f"{q.label}: {r['weights']}{crop}, {r['how']} ({r['source']})."
 
 
-EXERCISES = [ParetoFront, NCEByHand, TauOfLogME, FirstStep, Reconcile]
+class ReplyToTheQuote(WrittenAnswer):
+    vars = ("reply", "speed", "realtime", "shortlist_30fps")
+    MODEL = "vit_b_16"
+    MIN_WORDS = 120
+    TOO_SHORT = ("{n} words: a reply that checks both figures, the latency and an alternative needs at least "
+                 "{min_words}.")
+    PARTS = {"the frame budget 30 fps leaves, in ms": r"33(\.3)?\s*ms|33\.3",
+             "where the quoted figures come from (whose parameter count, which source for the top-1)":
+             r"source|paper|published|vit-base|86\s*M",
+             "for what the verdict holds (this machine, batch 1; other hardware can order models differently)":
+             r"this (machine|cpu|laptop|computer)|batch[- ]?(size )?1|gpu|phone"}
+    hints = ("Find ViT-B/16 in section 2's `speed` table (`ms_bs1`, batch 1) and its `realtime_latency` verdict "
+             "printed under 'Real time, model by model'; 30 fps leaves 1000 / 30 ms per frame.",
+             "Section 1 traced quoted figures to their sources: whose parameter count is 86 M? Then name a model of "
+             "`shortlist_30fps` with its measured latency, and say for what machine the verdicts hold.")
+    solution_code = ('reply = """86 M is the parameter count of ViT-Base in the ViT paper; the 85.8% top-1 has no source '
+                     'the lab could find (torchvision\'s closest figure belongs to weights pretrained on far more data '
+                     'at 384 px). Size aside, 30 fps leaves 33.3 ms per frame, and ViT-B/16 took <ms> ms at batch 1 on '
+                     'this machine: verdict <contradicted>. Models that fit: <model> at <ms> ms (top-1 <x>%) ... '
+                     'test them on our task with a probe, starting small. This holds for this CPU and batch 1; a GPU or '
+                     'a phone can order the models differently."""')
+
+    def run_parts(self, speed, realtime, shortlist):
+        rt = realtime[(realtime["claim"] == "realtime_latency") & (realtime["model"] == self.MODEL)]
+        names = list(getattr(shortlist, "index", shortlist))
+        alternatives = "|".join(name_pattern(n) for n in names) or r"none|no (timed )?model"
+        return {"ViT-B/16's real-time verdict your run recorded (`realtime_latency`)": re.escape(rt["verdict"].iloc[0]),
+                "a model from your run's 30 fps shortlist, by name": alternatives}
+
+    def quoted(self, speed, realtime, shortlist):
+        ms = float(speed.loc[self.MODEL, "ms_bs1"])
+        return {"ViT-B/16's batch-1 latency your run measured (ms)": (ms, max(0.6, 0.03 * ms))}
+
+
+EXERCISES = [ParetoFront, NCEByHand, TauOfLogME, FirstStep, Reconcile, ReplyToTheQuote]

@@ -10,19 +10,23 @@ In the lab: ``from course_lib.exercises.lab04 import *`` then ``bind_exercises(g
    one validation error go to the cheaper), read off
    the measured ``cost_table``.
 4. :class:`BoxToNormalised`: ``def to_normalised(bbox, width, height)`` for a COCO Camera Traps box.
+5. :class:`Recommendation`: ``recommendation``, the written recommendation to the conservation team, with this run's
+   cost of the recommended pipeline, the ledger's verdict for fine-tuned vs scratch and the sample's size (rubric:
+   instructor copy and docs/RUBRICS.md).
 """
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 
 from .. import wildlife
-from ..checks import (Incorrect, NotAttempted, Problem, ____, bind_exercises,  # noqa: F401  (re-exported for the lab)
-                      check_function)
+from ..checks import (Incorrect, NotAttempted, Problem, WrittenAnswer, ____, bind_exercises,  # noqa: F401  (re-exported for the lab)
+                      check_function, name_pattern)
 
-__all__ = ["AutoShare", "BoxToNormalised", "EXERCISES", "PickUnderBudget", "VisitGroups", "____", "bind_exercises"]
+__all__ = ["AutoShare", "BoxToNormalised", "EXERCISES", "PickUnderBudget", "Recommendation", "VisitGroups", "____", "bind_exercises"]
 
 
 def _partition(labels) -> set[frozenset[int]]:
@@ -240,4 +244,40 @@ class BoxToNormalised(Problem):
         return None
 
 
-EXERCISES = [VisitGroups, AutoShare, PickUnderBudget, BoxToNormalised]
+class Recommendation(WrittenAnswer):
+    vars = ("recommendation", "cost_table", "recommended", "entry", "val_set")
+    MIN_WORDS = 150
+    TOO_SHORT = ("{n} words: a recommendation the team can act on needs at least {min_words}: the pipeline, its cost, "
+                 "the evidence against the others, the limits and a next step.")
+    PARTS = {"the budget you hold it against (hours per million frames)": r"budget|per million|hours? per|\bh per",
+             "what this sample cannot show, and why": r"cannot|can't|too few|small sample|only \d+|limit",
+             "a concrete next step": r"\bnext\b|lila|re-?measure|collect|more (frames|data|images)"}
+    hints = ("Section 6 printed the recommended pipeline with its ms per frame and hours per million frames on this "
+             "CPU; the claims cell printed the verdict for fine-tuned vs scratch.",
+             "Section 12 lists what the sample cannot show: how many val frames is the accuracy measured on, and how "
+             "much does one error move it? Then say what you would measure next, on which data.")
+    solution_code = ('recommendation = """Run <pipeline>: <ms> ms per frame on this CPU, <h> h per million frames, within '
+                     'the 24 h budget ... Fine-tuned vs scratch: <diff>, verdict <verdict> ... The detector pipelines '
+                     'cost several times more per frame ... Limits: accuracy on <n> val frames, one error moves it by '
+                     '<p> points ... Next: load a full LILA set with the CCT loader, split by event or location, and '
+                     're-measure."""')
+
+    @staticmethod
+    def _row(cost_table, recommended):
+        return cost_table.set_index("pipeline").loc[recommended]
+
+    def run_parts(self, cost_table, recommended, entry, val_set):
+        word = recommended.split(":")[-1].split(",")[0].split()[-1]
+        return {"the pipeline your run recommends, by name": name_pattern(word) + ("|detect" if "detect" in
+                                                                                   recommended else ""),
+                "the verdict the ledger recorded for fine-tuned vs scratch": re.escape(entry["verdict"])}
+
+    def quoted(self, cost_table, recommended, entry, val_set):
+        row = self._row(cost_table, recommended)
+        ms, hours = float(row["ms_per_frame"]), float(row["hours_per_million"])
+        return {"its ms per frame on this CPU, as your run printed it": (ms, max(0.6, 0.03 * ms)),
+                "its hours per million frames": (hours, max(0.06, 0.03 * hours)),
+                "how many val frames the accuracy rests on": (len(val_set), 0)}
+
+
+EXERCISES = [VisitGroups, AutoShare, PickUnderBudget, BoxToNormalised, Recommendation]

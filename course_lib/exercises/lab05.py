@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from .. import choose, claims
-from ..checks import Incorrect, NotAttempted, Problem, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
+from ..checks import Incorrect, NotAttempted, Problem, WrittenAnswer, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
 
 __all__ = ["DoesTheBiggerPay", "EXERCISES", "HalfTheData", "InterviewAnswer", "Justify", "____", "bind_exercises"]
 
@@ -77,7 +77,7 @@ class HalfTheData(Problem):
         raise Incorrect(f"you predicted {prediction!r}; measured: {said}, i.e. {measured!r}.")
 
 
-class Justify(Problem):
+class Justify(WrittenAnswer):
     vars = ("justification", "choice")
     hints = ("Name the network you chose and the number that supports it (its cross-validated accuracy and "
              "interval), and what it costs here (ms per image).",
@@ -89,29 +89,22 @@ class Justify(Problem):
                      '(raw pixels, image size, random weights) by a supported margin, so the score is not a '
                      'shortcut. Next I would fine-tune it on a held-out split."""')
     MIN_WORDS = 40
+    TOO_SHORT = ("{n} words: a justification needs at least {min_words} (a short paragraph) to name the choice, its "
+                 "evidence, what was ruled out and a risk.")
+    MISSING = "a reader could not check your choice yet; add "
+    NEEDS_NUMBER = "a number from the evidence (an accuracy, an interval, or ms per image)"
+    PARTS = {"how sure the evidence is (an interval or a verdict, not only a mean)":
+             r"interval|verdict|inconclusive|supported|significan|noise|folds?",
+             "a risk checked (shortcuts, random weights, duplicates, imbalance, leakage)":
+             r"shortcut|raw pixel|random|duplicate|imbalanc|leak|risk|majority"}
+    correct_message = ("each part a reviewer looks for is there. Your instructor's rubric also asks whether the "
+                       "reasoning follows from the numbers; read it against the report in build/reports/.")
 
-    def verify(self, justification, choice):
-        text = str(justification)
-        words = re.findall(r"[\w.%-]+", text)
-        if len(words) < self.MIN_WORDS:
-            raise Incorrect(f"{len(words)} words: a justification needs at least {self.MIN_WORDS} (a short "
-                            "paragraph) to name the choice, its evidence, what was ruled out and a risk.")
-        missing = []
-        if choice.chosen.split("@")[0].lower() not in text.lower():
-            missing.append(f"the network you chose ({choice.chosen})")
-        if not re.search(r"\d\.\d|\d+\s*%|\d+\s*ms", text):
-            missing.append("a number from the evidence (an accuracy, an interval, or ms per image)")
-        if not re.search(r"interval|verdict|inconclusive|supported|significan|noise|folds?", text, re.I):
-            missing.append("how sure the evidence is (an interval or a verdict, not only a mean)")
-        if not re.search(r"shortcut|raw pixel|random|duplicate|imbalanc|leak|risk|majority", text, re.I):
-            missing.append("a risk checked (shortcuts, random weights, duplicates, imbalance, leakage)")
-        if missing:
-            raise Incorrect("a reader could not check your choice yet; add " + "; ".join(missing) + ".")
-        return ("each part a reviewer looks for is there. Your instructor's rubric also asks whether the reasoning "
-                "follows from the numbers; read it against the report in build/reports/.")
+    def run_parts(self, choice):
+        return {f"the network you chose ({choice.chosen})": re.escape(choice.chosen.split("@")[0])}
 
 
-class InterviewAnswer(Problem):
+class InterviewAnswer(WrittenAnswer):
     vars = ("my_answer",)
     hints = ("Answer in your own words, one or two sentences per factor: compatibility of the source's task with "
              "yours, model size against your compute, how similar your data is to the source's, the metric that "
@@ -127,26 +120,21 @@ class InterviewAnswer(Problem):
                      'frozen backbone and a linear probe; fine-tune the last stages at a lower rate when data '
                      'grows."""')
     MIN_WORDS = 80
-    FACTOR_WORDS = {"compatibility of task and source": r"compatib|task|source",
-                    "model size vs compute": r"size|compute|latency|ms\b|cost|gmac|param",
-                    "similarity of the data": r"similar|domain|far|near|distribution",
-                    "the metric that matters": r"metric|accuracy|recall|precision|f1|interval",
-                    "how the model adapts": r"fine-tun|freez|head|probe|adapt|custom"}
+    TOO_SHORT = "{n} words: an interview answer that covers five factors needs at least {min_words}."
+    MISSING = "an interviewer would miss: "
+    PARTS = {"compatibility of task and source": r"compatib|task|source",
+             "model size vs compute": r"size|compute|latency|ms\b|cost|gmac|param",
+             "similarity of the data": r"similar|domain|far|near|distribution",
+             "the metric that matters": r"metric|accuracy|recall|precision|f1|interval",
+             "how the model adapts": r"fine-tun|freez|head|probe|adapt|custom"}
+    FACTOR_WORDS = PARTS
+    correct_message = ("all five factors are there, with numbers. The rubric (docs/RUBRICS.md) also asks whether each "
+                       "number supports the point it is attached to.")
 
-    def verify(self, my_answer):
-        text = str(my_answer)
-        words = re.findall(r"[\w.%-]+", text)
-        if len(words) < self.MIN_WORDS:
-            raise Incorrect(f"{len(words)} words: an interview answer that covers five factors needs at least "
-                            f"{self.MIN_WORDS}.")
-        missing = [f for f, pattern in self.FACTOR_WORDS.items() if not re.search(pattern, text, re.I)]
-        if missing:
-            raise Incorrect("an interviewer would miss: " + "; ".join(missing) + ".")
+    def more_checks(self, text):
         if len(re.findall(r"\d+(?:\.\d+)?\s*(?:%|ms)?", text)) < 2:
             raise Incorrect("back at least two factors with numbers this course measured (an accuracy, an "
                             "interval, ms per image).")
-        return ("all five factors are there, with numbers. The rubric (docs/RUBRICS.md) also asks whether each "
-                "number supports the point it is attached to.")
 
 
 EXERCISES = [DoesTheBiggerPay, HalfTheData, Justify, InterviewAnswer]
