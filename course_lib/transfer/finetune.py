@@ -33,7 +33,7 @@ def fine_tune_candidates(candidates: Sequence[Candidate], train_table, val_table
     """
     import pandas as pd
 
-    from .. import data, train
+    from .. import data, env, train
 
     share: dict = {}
     rows = []
@@ -55,5 +55,6 @@ def fine_tune_candidates(candidates: Sequence[Candidate], train_table, val_table
             rows.append(row)
             if on_result is not None:
                 on_result(row)
-            del net
+            del net, result
+            env.release_memory()   # each run's activations and optimiser state, kept by the tuned allocator
     return pd.DataFrame(rows)
