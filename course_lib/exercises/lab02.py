@@ -10,6 +10,8 @@ In the lab: ``from course_lib.exercises.lab02 import *`` then ``bind_exercises(g
    and checked on made-up cells that catch the usual slips and on every cell of the lab's sweep (``summary``).
 4. :class:`HeadFromProbe`: ``lp_net``, a network whose head predicts exactly what the fitted linear ``probe`` does
    (the first half of LP-FT).
+5. :class:`AdviseAColleague`: ``advice``, a written recommendation for a far-domain task at 40 images per class,
+   from this run's sweep (``summary``) and ledger (``run.ledger``); the rubric grades the reasoning.
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ import torch
 from torch import nn
 
 from .. import checks, models, strategies
-from ..checks import Incorrect, NotAttempted, Problem, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
+from ..checks import Incorrect, NotAttempted, Problem, WrittenAnswer, ____, bind_exercises  # noqa: F401  (re-exported for the lab)
 
-__all__ = ["BackboneLearningRate", "EXERCISES", "FreezeBackbone", "HeadFromProbe", "PickStrategy", "____",
+__all__ = ["AdviseAColleague", "BackboneLearningRate", "EXERCISES", "FreezeBackbone", "HeadFromProbe", "PickStrategy", "____",
            "bind_exercises"]
 
 
@@ -283,4 +285,41 @@ class HeadFromProbe(Problem):
                 "pretrained features are disturbed less.")
 
 
-EXERCISES = [FreezeBackbone, BackboneLearningRate, PickStrategy, HeadFromProbe]
+class AdviseAColleague(WrittenAnswer):
+    vars = ("advice", "summary", "run")
+    FAR = "eurosat"
+    MIN_WORDS = 120
+    TOO_SHORT = ("{n} words: advice that names a strategy, its evidence, a second step and what is least certain "
+                 "needs at least {min_words}.")
+    PARTS = {"a second step to try if the first is not enough": r"second|next|then|if (it|that) (is not|isn't)",
+             "a concrete setting for it (a backbone learning rate, k stages, LP-FT)":
+                 r"lp[-_ ]?ft|last[-_ ]?k|k ?= ?\d|learning rate|backbone rate|lr",
+             "what to measure on the colleague's own images before deciding":
+                 r"(own|their|colleague'?s?|microscopy) (images|data|slides)|on (their|the) microscopy"}
+    hints = (f"Read the decision table and the sweep for {FAR} (the far domain) at the sizes nearest 40 per class; "
+             "quote a mean accuracy with its seed spread.",
+             "Name one claim your ledger marked inconclusive (e.g. `more_data_finetune`) as the least certain "
+             "measurement, and say what would settle it; end with what to measure on their own images.")
+    solution_code = ('advice = """Start with a linear probe on frozen Lite0 features: at 20 per class on eurosat, our '
+                     'far domain, the probe reached <mean> (seed spread <std>) ... Second, try LP-FT or the last 2 '
+                     'stages with a backbone learning rate 10x lower, chosen on an inner split. Least certain: '
+                     'more_data_finetune was inconclusive ... Before deciding, measure a probe on their own '
+                     'microscopy images with paired folds ..."""')
+
+    def run_parts(self, summary, run):
+        from .. import claims
+
+        open_ = sorted({e["claim"] for e in claims.load_ledger(run.ledger) if e["verdict"] == claims.INCONCLUSIVE})
+        names = "|".join(checks.name_pattern(c) for c in open_) or r"inconclusive"
+        return {"the strategy you recommend, by name (probe, last k, full fine-tuning, LP-FT)":
+                    r"probe|last[-_ ]?k|fine-tun|lp[-_ ]?ft|scratch",
+                "the least certain measurement: a claim your ledger marked inconclusive, by name": names}
+
+    def more_checks(self, text, summary, run):
+        far = summary[summary["dataset"] == self.FAR]
+        if not any(checks.quotes_value(text, float(v), 0.006) for v in far["mean"]):
+            raise Incorrect(f"quote at least one mean accuracy your sweep measured on {self.FAR} (the far domain), "
+                            "e.g. the probe's at the size nearest 40 per class, as it is printed in the table.")
+
+
+EXERCISES = [FreezeBackbone, BackboneLearningRate, PickStrategy, HeadFromProbe, AdviseAColleague]
