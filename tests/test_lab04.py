@@ -399,8 +399,9 @@ def test_fast_profile_settings_and_timings(r):
 
 
 def test_budget_section_costs_routes_from_what_the_lab_measured(r):
-    """Section 7: the budget table is built from the lab's own measurements; on this CPU the detector routes do not
-    fit a day, on a GPU node every route fits (the Swin detector of the texts included); estimates are flagged."""
+    """Section 7: the budget table is built from the lab's own measurements; a route fits when its hours are within
+    the budget (whether the detector fits a day on this CPU depends on the machine, so it is not asserted); the
+    detector routes cost more than the classifier; on a GPU node every route fits; estimates are flagged."""
     b = r["budget"]
     m = b["measured"]
     cost = pd.DataFrame(r["cost"]).set_index("pipeline")
@@ -409,7 +410,11 @@ def test_budget_section_costs_routes_from_what_the_lab_measured(r):
     assert m["accuracy"]["detect+crop (stand-in)"] == pytest.approx(r["approaches"]["detect+crop (stand-in)"]["accuracy"])
     small, hpc = pd.DataFrame(b["small"]).set_index("route"), pd.DataFrame(b["hpc"]).set_index("route")
     detectors = small.index[small.index.str.startswith("detect + crop")]
-    assert not small.loc[detectors, "fits"].any() and hpc["fits"].all()
+    for table, budget in ((small, b["budget_h"]), (hpc, b["budget_h"])):   # fits = within the budget, nothing else
+        assert (table["fits"] == (table["total_h"] <= budget)).all()
+    classifier = small.loc["classifier: pretrained features + probe", "total_h"]
+    assert (small.loc[detectors, "total_h"] > classifier).all()   # a detector pass, then a classifier per box
+    assert hpc["fits"].all()   # GPU-node hours come from published throughput, not from this CPU's speed
     assert hpc["cost_estimated"].all() and not small.loc["classifier: pretrained features + probe", "cost_estimated"]
     assert small.loc["detect + crop + classify: Swin-T COCO (HPC answer)", "accuracy_estimated"]
     one = r["one_val_error"]
