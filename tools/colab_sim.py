@@ -36,6 +36,7 @@ import re
 import shutil
 import sysconfig
 import threading
+import time
 import venv
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,6 +68,14 @@ class Origin:
     url: str
     host: str
     log: list[dict] = field(default_factory=list)
+
+    def wait_for(self, n: int, timeout: float = 30.0) -> list[dict]:
+        """The log once it holds `n` requests: the server thread appends an entry after it has sent the response,
+        so a client can finish reading before its request is logged."""
+        deadline = time.monotonic() + timeout
+        while len(self.log) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.log
 
 
 def _foreign_host(handler: SimpleHTTPRequestHandler, origin_host: str) -> str | None:
