@@ -166,8 +166,9 @@ def docs_markdown(entries: list[dict], stamp: str = "") -> str:
              "`claims.record(...)` in a ledger beside its results (`build/results/<lab>.claims.json`). This page is "
              "built from those ledgers" + (f" ({stamp})" if stamp else "") + "; `tests/test_claims.py` checks, "
              "verdict by verdict, that it matches what the fast profile measures (timings excepted: they depend on "
-             "the machine). Rebuild it from your own runs with `python -m course_lib run-notebooks` then "
-             "`python -m course_lib claims --docs docs/CLAIMS.md`.", "", "## The rule", "", RULE, "",
+             "the machine). Rebuild it from your own runs with `COURSE_THREADS=1 python -m course_lib run-notebooks` "
+             "then `python -m course_lib claims --docs docs/CLAIMS.md` (one torch thread, as the tests run: sums "
+             "split across threads round differently).", "", "## The rule", "", RULE, "",
              "## Verdicts", "", "| claim | measurement | lab | measured | design | power | verdict |",
              "|---|---|---|---|---|---|---|"]
     rows = [r for r in report_rows(entries)]

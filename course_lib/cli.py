@@ -94,11 +94,12 @@ def _claims(args) -> int:
         from datetime import date
 
         from ._atomic import atomic_write
-        from .env import cpu_cores
+        from .env import cpu_cores, pinned_threads
 
         profiles = sorted({e.get("profile") or "-" for e in entries})
+        threads = f"torch threads {pinned_threads()} (COURSE_THREADS)" if pinned_threads() else "torch threads per lab"
         stamp = (f"profile {', '.join(profiles)}, seed 0, {date.today().isoformat()}, {cpu_cores()} CPU cores, "
-                 f"{platform.machine()}")
+                 f"{threads}, {platform.machine()}")
         with atomic_write(Path(args.docs), "w") as f:
             f.write(claims.docs_markdown(entries, stamp))
         print(f"wrote {args.docs}")

@@ -12,6 +12,9 @@ Every setting is an environment variable with a sane default, so notebooks, test
 - ``COURSE_PROFILE``: ``fast`` (CI, 2 CPU cores) or ``full`` (class, a Colab GPU); unset, a lab's ``auto``
   profile is ``full`` on a CUDA GPU and ``fast`` on a CPU.
 - ``COURSE_OFFLINE``: ``1`` forbids downloads, ``0`` allows them; unset means "probe the network once".
+- ``COURSE_THREADS``: pin torch's CPU thread count in every lab (``machine.guard``); unset or ``0``, the guard
+  times one thread against every core and keeps the faster. Sums split across threads round differently, so a seed
+  gives the same numbers bit for bit only at the same thread count: tests and ``docs/CLAIMS.md`` use ``1``.
 
 Hub caches stay the libraries' own (``TORCH_HOME``, ``HF_HOME``).
 """
@@ -139,6 +142,17 @@ def pick_device(prefer: str | None = None) -> torch.device:
 def cpu_cores() -> int:
     """The CPU cores this process may use (its affinity mask where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def pinned_threads() -> int:
+    """``$COURSE_THREADS`` as a thread count, 0 when unset (the labs' guard then chooses by timing)."""
+    value = os.environ.get("COURSE_THREADS", "").strip()
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise ValueError(f"COURSE_THREADS must be a whole number of threads (or 0 to let the labs choose), got "
+                         f"{value!r}")
+    return int(value)
 
 
 def set_threads(n: int | None = None) -> int:

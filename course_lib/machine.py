@@ -108,12 +108,14 @@ def guard(model: nn.Module | None = None, input_size: int = 112, threads: int = 
           blas_threads: int | None = 1, quiet: bool = False) -> MachineCheck:
     """Check the machine and set the thread counts a lab runs with; print (unless `quiet`) and return the result.
 
-    `threads` > 0 forces that many torch threads (a lab's ``threads`` parameter); 0 times `model` (default: a small
-    convolutional network, :func:`probe_model`) on a few batches at `input_size` with one thread and with every core,
-    and keeps the faster. On a GPU the CPU thread count matters little and is left at every core. A busy
+    `threads` > 0 forces that many torch threads (a lab's ``threads`` parameter), and so does ``$COURSE_THREADS``
+    (:func:`env.pinned_threads`: the same numbers whatever the load, as tests need); 0 times `model` (default: a
+    small convolutional network, :func:`probe_model`) on a few batches at `input_size` with one thread and with every
+    core, and keeps the faster. On a GPU the CPU thread count matters little and is left at every core. A busy
     machine also raises a :class:`BusyMachineWarning`, so the notice shows in the notebook's output.
     """
     device = env.pick_device()
+    threads = threads or env.pinned_threads()
     check = MachineCheck(cores=env.cpu_cores(), load=load_average(), threads=0, blas_threads=blas_threads,
                          device=device.type)
     if threads > 0 or device.type != "cpu":

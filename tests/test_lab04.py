@@ -422,7 +422,9 @@ def test_budget_section_costs_routes_from_what_the_lab_measured(r):
     assert b["winner_small"] == r["recommended"] and b["winner_small"].startswith("classifier:")
     n_fit = b["sweep"]["n_fit"]
     assert n_fit == sorted(n_fit) and n_fit[0] == 0 and n_fit[-1] == len(small)   # monotone in the budget
-    assert b["speedups"]["classifier"] > 1 and b["speedups"]["detector"] > 1
+    # the speed-ups are this run's measured CPU times against the published GPU figures (how large they come out is
+    # the machine's business, so no bound on them: a loaded CPU only makes them larger)
+    assert b["speedups"] == pytest.approx(wildlife.gpu_speedups(wildlife.MeasuredCosts(**m)))
 
 
 def test_detector_route_wins_on_two_animals_and_small_ones(r):

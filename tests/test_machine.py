@@ -9,7 +9,8 @@ from course_lib import env, machine
 
 
 @pytest.fixture(autouse=True)
-def restore_threads():
+def restore_threads(monkeypatch):
+    monkeypatch.delenv("COURSE_THREADS", raising=False)    # `make test` pins it; these tests exercise the timing
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
@@ -45,6 +46,20 @@ def test_a_forced_thread_count_is_kept_and_nothing_is_timed(monkeypatch):
     check = machine.guard(_tiny(), threads=1, quiet=True)
     assert check.threads == 1 and check.seconds_per_batch == {} and not check.busy
     assert "load unknown" in str(check)
+
+
+def test_course_threads_pins_the_count_in_every_lab_and_a_bad_value_says_what_to_write(monkeypatch):
+    monkeypatch.setattr(machine, "fastest_threads", lambda *a, **k: pytest.fail("a pinned count is not timed"))
+    monkeypatch.setenv("COURSE_THREADS", "1")
+    assert env.pinned_threads() == 1
+    check = machine.guard(_tiny(), quiet=True)
+    assert check.threads == 1 == torch.get_num_threads() and check.seconds_per_batch == {}
+    assert machine.guard(_tiny(), threads=2, quiet=True).threads == 2 == torch.get_num_threads()   # a lab's own wins
+    monkeypatch.setenv("COURSE_THREADS", "two")
+    with pytest.raises(ValueError, match="whole number"):
+        machine.guard(_tiny(), quiet=True)
+    monkeypatch.setenv("COURSE_THREADS", "")
+    assert env.pinned_threads() == 0
 
 
 def test_the_busy_threshold_is_half_a_core_or_a_quarter_of_the_machine():

@@ -7,6 +7,7 @@ import statistics
 
 import pandas as pd
 import pytest
+import torch
 
 from course_lib import recommend
 from course_lib.errors import CourseLibError
@@ -237,6 +238,32 @@ def test_measure_zoo_repeats_and_skips_per_batch_size():
         recommend.measure_zoo(["resnet18"], input_size=32, batch_sizes=(1, 2), steps={1: 1}, repeats=1)
     with pytest.raises(CourseLibError, match="batch 1"):
         recommend.measure_zoo(["resnet18"], input_size=32, batch_sizes=(1,), repeats=1, skip={1: ["resnet18"]})
+
+
+def test_measure_zoo_holds_one_network_at_a_time_and_leaves_the_random_state_alone(monkeypatch):
+    """Holding every timed network at once took lab 03 over its memory goal; the builds must not shift the seeded
+    random state the lab's later cells draw from either."""
+    import weakref
+
+    from course_lib.recommend import speed
+
+    built, build = [], speed._random_net
+
+    def tracked(name):
+        assert all(ref() is None for ref in built), "a network from an earlier turn is still alive"
+        net = build(name)
+        built.append(weakref.ref(net))
+        return net
+
+    monkeypatch.setattr(speed, "_random_net", tracked)
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    t = recommend.measure_zoo(["mobilenet_v3_small", "resnet18"], input_size=32, batch_sizes=(1, 2), steps=1,
+                              warmup=0, repeats={1: 2, 2: 1})
+    assert torch.equal(torch.rand(3), expected)
+    assert len(built) == 4 and all(ref() is None for ref in built)        # 2 models x 2 turns, all freed
+    assert t.loc["resnet18", "params_m"] == pytest.approx(11.689512, abs=1e-3)
 
 
 # ----------------------------------------------------------------------------- real time

@@ -38,11 +38,9 @@ def measure_zoo(names: Sequence[str], input_size: int | None = None, batch_sizes
     skip = {b: set(v) for b, v in (skip or {}).items()}
     if 1 in batch_sizes and skip.get(1):
         raise CourseLibError("every model is timed at batch 1 (latency); skip only larger batch sizes.")
-    nets, sizes = _random_nets(names, input_size)
-    times, dev = _time_interleaved(names, nets, sizes, batch_sizes, steps, warmup, repeats, skip, device, progress)
-    rows = [_zoo_row(name, nets[name], sizes[name], times, batch_sizes) for name in names]
-    del nets
-    env.release_memory()   # the models' weights: about 1 GiB for the fast profile's 14
+    sizes = _input_sizes(names, input_size)
+    times, params, dev = _time_interleaved(names, sizes, batch_sizes, steps, warmup, repeats, skip, device, progress)
+    rows = [_zoo_row(name, params.get(name), sizes[name], times, batch_sizes) for name in names]
     row0 = {"threads": torch.get_num_threads(), "repeats": repeats.get(1, max(repeats.values())), "device": dev}
     return pd.DataFrame(rows).assign(**row0).set_index("name")
 
@@ -57,51 +55,68 @@ def _per_batch_size(value: Mapping[int, int] | int, what: str, batch_sizes: Sequ
     return out
 
 
-def _random_nets(names: Sequence[str], input_size: int | None) -> tuple[dict, dict]:
-    """Each model with random weights, and the input size to time it at (`input_size`, else the zoo's, else 224)."""
+def _input_sizes(names: Sequence[str], input_size: int | None) -> dict[str, int]:
+    """The input size to time each model at: `input_size`, else the zoo's, else 224."""
     from .. import models
 
-    nets, sizes = {}, {}
+    sizes = {}
     for name in names:
-        nets[name] = models.load_model(name, pretrained=False)
         try:
             sizes[name] = input_size or models.get_entry(name).input_size
         except CourseLibError:
             sizes[name] = input_size or 224
-    return nets, sizes
+    return sizes
 
 
-def _time_interleaved(names: Sequence[str], nets: Mapping[str, Any], sizes: Mapping[str, int],
-                      batch_sizes: Sequence[int], steps: Mapping[int, int], warmup: Mapping[int, int],
-                      repeats: Mapping[int, int], skip: Mapping[int, set], device: Any,
-                      progress: bool) -> tuple[dict, Any]:
-    """Every model once per repeat, then every model again: ``{(name, batch size): [ms per batch, one per repeat]}``
-    and the device the timing ran on."""
+def _random_net(name: str):
+    """`name` with random weights, built without touching the global random state (later cells stay seeded)."""
+    import torch
+
+    from .. import models
+
+    with torch.random.fork_rng(devices=[]):
+        return models.load_model(name, pretrained=False)
+
+
+def _time_interleaved(names: Sequence[str], sizes: Mapping[str, int], batch_sizes: Sequence[int],
+                      steps: Mapping[int, int], warmup: Mapping[int, int], repeats: Mapping[int, int],
+                      skip: Mapping[int, set], device: Any, progress: bool) -> tuple[dict, dict, Any]:
+    """Every model once per repeat, then every model again: ``{(name, batch size): [ms per batch, one per repeat]}``,
+    each model's parameter count and the device the timing ran on.
+
+    One network is in memory at a time, built afresh for each of its turns (a fraction of a second) and freed after
+    it: holding all 14 of the fast profile's, about 1 GiB, while a batch of 32 ran through DenseNet-121 took lab 03's
+    kernel over 4 GiB; the tuned allocator keeps what a batch touched, so memory is handed back after each turn."""
     from .. import bench, env
 
     times: dict[tuple[str, int], list[float]] = {(n, b): [] for n in names for b in batch_sizes}
+    params: dict[str, int] = {}
     dev = None
     for r in range(max(repeats.values())):
         for name in names:
-            for b in batch_sizes:
-                if r >= repeats[b] or name in skip.get(b, ()):
-                    continue
-                lat = bench.measure_latency(nets[name], batch_size=b, input_size=sizes[name], warmup=warmup[b],
+            todo = [b for b in batch_sizes if r < repeats[b] and name not in skip.get(b, ())]
+            if not todo:
+                continue
+            net = _random_net(name)
+            params[name] = bench.count_parameters(net)
+            for b in todo:
+                lat = bench.measure_latency(net, batch_size=b, input_size=sizes[name], warmup=warmup[b],
                                             steps=steps[b], device=device)
                 times[(name, b)].append(lat.ms_per_batch)
                 dev = lat.device
-                env.release_memory()   # a batch's activations, freed but kept by the tuned allocator
                 if progress:
                     print(f"repeat {r + 1}/{repeats[b]} {name} batch {b}: {lat.ms_per_batch:.1f} ms")
-    return times, dev
+            del net
+            env.release_memory()   # the network and a batch's activations, freed but kept by the tuned allocator
+    return times, params, dev
 
 
-def _zoo_row(name: str, net, size: int, times: Mapping[tuple[str, int], list[float]],
+def _zoo_row(name: str, n_params: int | None, size: int, times: Mapping[tuple[str, int], list[float]],
              batch_sizes: Sequence[int]) -> dict[str, Any]:
     """One row of :func:`measure_zoo`'s table: the medians over repeats, batch 1's spread, the zoo's facts."""
-    from .. import bench, models
+    from .. import models
 
-    row: dict[str, Any] = {"name": name, "img_size": size, "params_m": round(bench.count_parameters(net) / 1e6, 3)}
+    row: dict[str, Any] = {"name": name, "img_size": size, "params_m": round(n_params / 1e6, 3) if n_params else math.nan}
     for b in batch_sizes:
         ms = times[(name, b)]
         row[f"ms_bs{b}"] = float(np.median(ms)) if ms else math.nan
