@@ -212,3 +212,19 @@ def test_every_registered_claim_is_measured_when_the_labs_run(run_lab, tmp_path)
                                           set(fresh) ^ set(committed))
     differ = {k: (committed[k], v) for k, v in fresh.items() if committed[k] != v}
     assert not differ, f"docs/CLAIMS.md states other verdicts than this run measured: {differ}"
+
+
+@pytest.mark.notebooks
+def test_every_lab_kernel_stays_within_the_memory_goal(run_lab):
+    """Issue 16's goal: each lab's fast profile fits a laptop or a free Colab runtime, at most 4 GiB resident. Every
+    lab kernel is a finished child of this process, so the largest child resident set bounds each one's peak
+    (`benchmarks/lab_memory.py` reports them one by one). Memory, unlike time, does not depend on the load."""
+    import resource
+
+    from course_lib.notebooks import list_notebooks
+
+    for lab in list_notebooks():
+        assert run_lab(lab.stem)["status"] == "ok", lab.stem
+    unit = 1024 ** 3 if sys.platform == "darwin" else 1024 ** 2        # ru_maxrss: bytes on macOS, KiB on Linux
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / unit
+    assert peak_gib <= 4.0, f"a lab kernel (or another child of the test run) peaked at {peak_gib:.2f} GiB"
