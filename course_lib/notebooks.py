@@ -89,7 +89,10 @@ class LabRun:
 
     def save(self, timings_key: str | None = "timings") -> Path:
         """Add ``timings["total"]``, store the timings under `timings_key` (None: not at all), write the JSON."""
+        from . import data
+
         self.timings["total"] = self.elapsed
+        self.results["datasets_asked"] = data.datasets_asked()   # what the Colab first cell must fetch
         if timings_key:
             self.results[timings_key] = dict(self.timings)
         path = save_results(self.results, self.file)

@@ -1,11 +1,13 @@
 """Every lab executes in the fast profile, and the claims its text makes hold for the numbers it measured."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
 import pytest
 
+from course_lib.errors import DataError
 from course_lib.notebooks import list_notebooks, load_results
 
 LABS = list_notebooks()
@@ -33,6 +35,24 @@ def test_lab_runs_in_fast_profile(lab, run_lab):
     executed = json.loads(open(run["executed"]).read())
     figures = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
     assert figures >= 1, f"{lab.name}: no figure in the executed copy"
+    # on a fresh Colab runtime only what the first cell fetches exists: every data set the lab looked for must be in it
+    asked = load_results(run["results"])["datasets_asked"]
+    assert asked and set(asked) <= set(_colab_datasets(lab)), (lab.name, sorted(set(asked) - set(_colab_datasets(lab))))
+
+
+def _colab_datasets(lab) -> list[str]:
+    """The data sets a lab's Colab first cell fetches: ``colab_setup(datasets=[...])``."""
+    import ast
+    import re
+
+    text = "".join(json.loads(lab.read_text())["cells"][1]["source"])
+    found = re.search(r"colab_setup\(datasets=(\[[^\]]*\])\)", text)
+    assert found, f"{lab.name}: no colab_setup(datasets=[...]) in its first code cell"
+    return ast.literal_eval(found.group(1))
+
+
+def test_colab_datasets_reads_the_first_cell():
+    assert _colab_datasets(LABS[0])[0] == "hymenoptera" and all(isinstance(n, str) for n in _colab_datasets(LABS[-1]))
 
 
 def test_setup_lab_claims(run_lab):
@@ -135,6 +155,7 @@ def test_the_cell_rules_catch_a_long_cell_and_private_api(tmp_path):
 
 
 def test_lab_run_holds_the_numbers_the_timings_and_a_fresh_ledger(tmp_path, capsys):
+    from course_lib import data
     from course_lib.notebooks import LabRun
 
     results = tmp_path / "09_x.json"
@@ -152,4 +173,8 @@ def test_lab_run_holds_the_numbers_the_timings_and_a_fresh_ledger(tmp_path, caps
     assert set(saved["timings"]) == {"fit", "across cells", "total"}
     assert "measured numbers written to" in capsys.readouterr().out
     run.save(timings_key=None)
-    assert set(load_results(results)) == {"profile", "seed", "acc", "timings"}   # nothing new, the old entry kept
+    assert set(load_results(results)) == {"profile", "seed", "acc", "timings", "datasets_asked"}   # old entry kept
+    with contextlib.suppress(DataError):      # looked for counts, found or not
+        data.dataset_root("hymenoptera")
+    run.save()
+    assert "hymenoptera" in load_results(results)["datasets_asked"]   # what this process looked for, in the file

@@ -17,7 +17,7 @@ from .download import download_file, fetch_dataset
 from .folder import ImageFolderWarning, image_folder, image_suffixes
 from .images import ImageDataset, data_config, eval_transform, open_image, scan_images, train_transform
 from .loading import IMAGE_SUFFIXES, KIT_SPLIT, load_dataset, read_labels, read_rows
-from .registry import DATASETS, DatasetSpec, dataset_root, get_dataset_spec, list_datasets, parse_checksum, \
+from .registry import DATASETS, DatasetSpec, dataset_root, datasets_asked, get_dataset_spec, list_datasets, parse_checksum, \
     register_dataset
 from .splits import assert_no_leak, group_split, stratified_split, subsample_per_class
 from .tables import ImageTable
@@ -25,7 +25,7 @@ from .tensors import FastTransform, ImagesInMemory, TensorImages, TensorSet
 
 __all__ = [
     "DATASETS", "DatasetSpec", "FastTransform", "IMAGE_SUFFIXES", "ImageDataset", "ImageFolderWarning", "ImageTable", "ImagesInMemory", "KIT_SPLIT",
-    "assert_no_leak", "data_config", "dataset_root", "download_file", "eval_transform", "fetch_dataset",
+    "assert_no_leak", "data_config", "dataset_root", "datasets_asked", "download_file", "eval_transform", "fetch_dataset",
     "get_dataset_spec", "group_split", "image_folder", "image_suffixes", "list_datasets", "load_dataset",
     "open_image", "parse_checksum", "read_labels", "read_rows", "register_dataset", "scan_images",
     "stratified_split", "subsample_per_class", "TensorImages", "TensorSet", "train_transform",

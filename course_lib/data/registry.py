@@ -67,9 +67,19 @@ def get_dataset_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
+_ASKED: set[str] = set()   # every course data set this process looked for (see datasets_asked)
+
+
+def datasets_asked() -> list[str]:
+    """The course data sets this process has looked for so far, sorted: a lab records them, and a test checks that
+    its first cell (``colab_setup(datasets=[...])``) fetches every one on a fresh Colab runtime."""
+    return sorted(_ASKED)
+
+
 def dataset_root(name: str) -> Path:
     """The folder of `name` under ``env.data_dir()``; if missing, say where we looked and how to get it."""
     spec = get_dataset_spec(name)
+    _ASKED.add(spec.name)
     root = env.data_dir() / spec.folder
     if not root.is_dir():
         raise DataError(f"data set {name!r} not found: looked for the folder {root}. Set COURSE_DATA_DIR to the "
