@@ -81,33 +81,34 @@ def _random_net(name: str):
 def _time_interleaved(names: Sequence[str], sizes: Mapping[str, int], batch_sizes: Sequence[int],
                       steps: Mapping[int, int], warmup: Mapping[int, int], repeats: Mapping[int, int],
                       skip: Mapping[int, set], device: Any, progress: bool) -> tuple[dict, dict, Any]:
-    """Every model once per repeat, then every model again: ``{(name, batch size): [ms per batch, one per repeat]}``,
-    each model's parameter count and the device the timing ran on.
+    """Batch size by batch size, every model once per repeat, then every model again: ``{(name, batch size): [ms per
+    batch, one per repeat]}``, each model's parameter count and the device the timing ran on.
 
-    One network is in memory at a time, built afresh for each of its turns (a fraction of a second) and freed after
-    it: holding all 14 of the fast profile's, about 1 GiB, while a batch of 32 ran through DenseNet-121 took lab 03's
-    kernel over 4 GiB; the tuned allocator keeps what a batch touched, so memory is handed back after each turn."""
+    Latency (batch 1) is timed with every network held, as a deployed model is (long-lived weights: built afresh
+    for each turn they measured 5-15% slower here). Larger batches build one network per turn and free it with the
+    batch's activations: holding all 14 of the fast profile's, about 1 GiB, while a batch of 32 ran through
+    DenseNet-121 took lab 03's kernel over 4 GiB (the tuned allocator keeps what a batch touched)."""
     from .. import bench, env
 
     times: dict[tuple[str, int], list[float]] = {(n, b): [] for n in names for b in batch_sizes}
     params: dict[str, int] = {}
     dev = None
-    for r in range(max(repeats.values())):
-        for name in names:
-            todo = [b for b in batch_sizes if r < repeats[b] and name not in skip.get(b, ())]
-            if not todo:
-                continue
-            net = _random_net(name)
-            params[name] = bench.count_parameters(net)
-            for b in todo:
+    for b in batch_sizes:
+        held = {name: _random_net(name) for name in names} if b == 1 else {}
+        for r in range(repeats[b]):
+            for name in (n for n in names if n not in skip.get(b, ())):
+                net = held[name] if name in held else _random_net(name)
+                params[name] = bench.count_parameters(net)
                 lat = bench.measure_latency(net, batch_size=b, input_size=sizes[name], warmup=warmup[b],
                                             steps=steps[b], device=device)
                 times[(name, b)].append(lat.ms_per_batch)
                 dev = lat.device
                 if progress:
                     print(f"repeat {r + 1}/{repeats[b]} {name} batch {b}: {lat.ms_per_batch:.1f} ms")
-            del net
-            env.release_memory()   # the network and a batch's activations, freed but kept by the tuned allocator
+                del net
+                env.release_memory()   # a batch's activations (and a built network), freed but kept by the allocator
+        del held
+        env.release_memory()
     return times, params, dev
 
 
