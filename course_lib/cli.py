@@ -97,7 +97,8 @@ def _claims(args) -> int:
         from .env import cpu_cores, pinned_threads
 
         profiles = sorted({e.get("profile") or "-" for e in entries})
-        threads = f"torch threads {pinned_threads()} (COURSE_THREADS)" if pinned_threads() else "torch threads per lab"
+        pinned = pinned_threads()
+        threads = f"torch threads {pinned} (COURSE_THREADS)" if pinned else "torch threads per lab"
         stamp = (f"profile {', '.join(profiles)}, seed 0, {date.today().isoformat()}, {cpu_cores()} CPU cores, "
                  f"{threads}, {platform.machine()}")
         with atomic_write(Path(args.docs), "w") as f:

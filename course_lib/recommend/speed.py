@@ -98,7 +98,8 @@ def _time_interleaved(names: Sequence[str], sizes: Mapping[str, int], batch_size
         for r in range(repeats[b]):
             for name in (n for n in names if n not in skip.get(b, ())):
                 net = held[name] if name in held else _random_net(name)
-                params[name] = bench.count_parameters(net)
+                if name not in params:
+                    params[name] = bench.count_parameters(net)
                 lat = bench.measure_latency(net, batch_size=b, input_size=sizes[name], warmup=warmup[b],
                                             steps=steps[b], device=device)
                 times[(name, b)].append(lat.ms_per_batch)
